@@ -1,0 +1,7 @@
+//go:build unix && !linux && !darwin && !freebsd && !netbsd && !openbsd && !dragonfly
+
+package safefile
+
+import "syscall"
+
+func ctime(st *syscall.Stat_t) (sec, nsec int64) { return int64(st.Ctim.Sec), int64(st.Ctim.Nsec) }

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wassette/wassette/envmerge"
+	"github.com/wassette/wassette/policy"
+	"github.com/wassette/wassette/secretstore"
+)
+
+func (a *app) policyCmd() *cobra.Command {
+	return groupCmd("policy", "Show a component's policy and the environment it gets", a.policyGetCmd())
+}
+
+// policyView is what `policy get` prints: the policy with values masked, and the
+// environment the component would see now with the source of each variable.
+type policyView struct {
+	ComponentID string        `yaml:"component_id" json:"component_id"`
+	PolicyFile  string        `yaml:"policy_file" json:"policy_file"`
+	HasPolicy   bool          `yaml:"has_policy" json:"has_policy"`
+	Version     string        `yaml:"version" json:"version"`
+	Description string        `yaml:"description,omitempty" json:"description,omitempty"`
+	Permissions permsView     `yaml:"permissions" json:"permissions"`
+	Environment []envVarView  `yaml:"environment" json:"environment"`
+	Resources   policy.Limits `yaml:"limits,omitempty" json:"limits"`
+}
+
+type permsView struct {
+	Storage     []policy.StorageAllow `yaml:"storage" json:"storage"`
+	Network     []string              `yaml:"network" json:"network"`
+	Environment []envGrantView        `yaml:"environment" json:"environment"`
+}
+
+type envGrantView struct {
+	Key   string `yaml:"key" json:"key"`
+	Value string `yaml:"value,omitempty" json:"value,omitempty"` // masked
+}
+
+type envVarView struct {
+	Key    string `yaml:"key" json:"key"`
+	Source string `yaml:"source" json:"source"`
+	Value  string `yaml:"value" json:"value"` // masked
+}
+
+func (a *app) policyGetCmd() *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:   "get <component-id>",
+		Short: "Show a component's policy and the environment it would see now",
+		Long: `Show a component's policy, then the environment the component would get if it were
+called now: every variable with its source (policy, secret or host) and its masked value.
+
+Precedence, strongest first: a value set in the policy, then the component's secrets, then
+host variables that the policy allows by key. No other host variable reaches it. Host
+variables are read from this command's own environment, which may differ from a running
+server's.`,
+		Example: `  wassette policy get weather
+  wassette policy get weather -o json`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			id := args[0]
+			if err := secretstore.ValidateID(id); err != nil {
+				return usageError{err}
+			}
+			policies, err := a.policies()
+			if err != nil {
+				return err
+			}
+			p, has, err := policies.Get(id)
+			if err != nil {
+				return err
+			}
+			path, _ := policies.Path(id)
+			store, err := a.secrets()
+			if err != nil {
+				return err
+			}
+			sec, err := store.Get(id)
+			if err != nil {
+				return err
+			}
+			v := policyView{
+				ComponentID: id, PolicyFile: path, HasPolicy: has,
+				Version: p.Version, Description: p.Description,
+				Permissions: permsView{
+					Storage:     append([]policy.StorageAllow{}, p.Permissions.Storage.Allow...),
+					Network:     []string{},
+					Environment: []envGrantView{},
+				},
+				Environment: []envVarView{},
+				Resources:   p.Permissions.Resources.Limits,
+			}
+			for _, n := range p.Permissions.Network.Allow {
+				v.Permissions.Network = append(v.Permissions.Network, n.Host)
+			}
+			for _, e := range p.Permissions.Environment.Allow {
+				g := envGrantView{Key: e.Key}
+				if e.Value != nil {
+					g.Value = secretstore.Mask(*e.Value)
+				}
+				v.Permissions.Environment = append(v.Permissions.Environment, g)
+			}
+			for _, ev := range envmerge.Merge(p.Permissions.Environment.Allow, sec, os.Environ()) {
+				v.Environment = append(v.Environment, envVarView{Key: ev.Key, Source: string(ev.Source), Value: ev.Value.Masked()})
+			}
+			if output == "json" {
+				return a.writeJSON(v)
+			}
+			enc := yaml.NewEncoder(a.stdout)
+			enc.SetIndent(2)
+			if err := enc.Encode(v); err != nil {
+				return err
+			}
+			return enc.Close()
+		},
+	}
+	outputFlag(c, &output)
+	return c
+}
+
+// Permission kinds, as the CLI names them.
+const (
+	kindStorage = "storage"
+	kindNetwork = "network"
+	kindEnv     = "environment-variable"
+)
+
+func (a *app) permissionCmd() *cobra.Command {
+	c := groupCmd("permission", "Grant or revoke what a component may use",
+		a.permissionGrantCmd(), a.permissionRevokeCmd(), a.permissionResetCmd())
+	c.Long = `Grant or revoke what a component may use: folders (storage), hosts (network) and
+host environment variables (environment-variable). Each change is written to the
+component's policy file (<data-dir>/components/<id>.policy.yaml) and applies to its next
+call.`
+	return c
+}
+
+func (a *app) permissionGrantCmd() *cobra.Command {
+	var access, value string
+	var valueStdin bool
+	grant := &cobra.Command{
+		Use:   "grant (storage | network | environment-variable) <component-id> <uri | host | key>",
+		Short: "Grant a component a folder, a host or an environment variable",
+		Long: `Grant a component access to:
+
+  storage <id> <fs:///abs/path | path> [--access read,write]   a folder (default: read)
+  network <id> <host>             a host: api.example.com, api.example.com:8443, *.example.com
+  environment-variable <id> <KEY> [--value V | --value-stdin]
+                                  the host's variable KEY; with a value, that value instead,
+                                  which also wins over the component's secrets`,
+		Example: `  wassette permission grant network weather api.weather.com
+  wassette permission grant storage weather ./data --access read,write
+  wassette permission grant environment-variable weather API_KEY`,
+		Args: usageArgs(cobra.ExactArgs(3)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind, id, item := args[0], args[1], args[2]
+			if err := secretstore.ValidateID(id); err != nil {
+				return usageError{err}
+			}
+			var change func(*policy.Policy) error
+			switch kind {
+			case kindStorage:
+				uri, err := storageURI(item)
+				if err != nil {
+					return usageError{err}
+				}
+				var acc []policy.Access
+				for _, s := range strings.Split(access, ",") {
+					acc = append(acc, policy.Access(strings.TrimSpace(s)))
+				}
+				item = uri
+				change = func(p *policy.Policy) error { return p.GrantStorage(uri, acc...) }
+			case kindNetwork:
+				if err := policy.ValidateHost(item); err != nil {
+					return usageError{err}
+				}
+				change = func(p *policy.Policy) error { return p.GrantNetwork(item) }
+			case kindEnv:
+				if err := secretstore.ValidateKey(item); err != nil {
+					return usageError{err}
+				}
+				var val *string
+				switch {
+				case valueStdin && cmd.Flags().Changed("value"):
+					return usagef("use --value or --value-stdin, not both")
+				case valueStdin:
+					v, err := a.readValue()
+					if err != nil {
+						return err
+					}
+					val = &v
+				case cmd.Flags().Changed("value"):
+					val = &value
+				}
+				change = func(p *policy.Policy) error { return p.GrantEnvironment(item, val) }
+			default:
+				return usagef("unknown permission kind %q: use storage, network or environment-variable", kind)
+			}
+			if kind != kindStorage && cmd.Flags().Changed("access") {
+				return usagef("--access applies to storage only")
+			}
+			if kind != kindEnv && (valueStdin || cmd.Flags().Changed("value")) {
+				return usagef("--value applies to environment-variable only")
+			}
+			policies, err := a.policies()
+			if err != nil {
+				return err
+			}
+			if err := policies.Update(id, change); err != nil {
+				return err
+			}
+			a.log.Info("permission granted", "component", id, "kind", kind, "item", item)
+			fmt.Fprintf(a.stdout, "Permission granted: %s '%s' for component '%s'\n", kind, item, id)
+			return nil
+		},
+	}
+	grant.Flags().StringVar(&access, "access", "read", "storage: read or read,write")
+	grant.Flags().StringVar(&value, "value", "", "environment-variable: the value to give (wins over secrets and host)")
+	grant.Flags().BoolVar(&valueStdin, "value-stdin", false, "environment-variable: read the value from stdin")
+	return grant
+}
+
+func (a *app) permissionRevokeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke (storage | network | environment-variable) <component-id> <uri | host | key>",
+		Short: "Revoke a grant from a component",
+		Example: `  wassette permission revoke network weather api.weather.com
+  wassette permission revoke environment-variable weather API_KEY`,
+		Args: usageArgs(cobra.ExactArgs(3)),
+		RunE: func(_ *cobra.Command, args []string) error {
+			kind, id, item := args[0], args[1], args[2]
+			if err := secretstore.ValidateID(id); err != nil {
+				return usageError{err}
+			}
+			var revoke func(*policy.Policy) bool
+			switch kind {
+			case kindStorage:
+				uri, err := storageURI(item)
+				if err != nil {
+					return usageError{err}
+				}
+				item = uri
+				revoke = func(p *policy.Policy) bool { return p.RevokeStorage(uri) }
+			case kindNetwork:
+				revoke = func(p *policy.Policy) bool { return p.RevokeNetwork(item) }
+			case kindEnv:
+				revoke = func(p *policy.Policy) bool { return p.RevokeEnvironment(item) }
+			default:
+				return usagef("unknown permission kind %q: use storage, network or environment-variable", kind)
+			}
+			policies, err := a.policies()
+			if err != nil {
+				return err
+			}
+			errNotGranted := fmt.Errorf("component '%s' has no %s permission for '%s'", id, kind, item)
+			err = policies.Update(id, func(p *policy.Policy) error {
+				if !revoke(p) {
+					return errNotGranted
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			a.log.Info("permission revoked", "component", id, "kind", kind, "item", item)
+			fmt.Fprintf(a.stdout, "Permission revoked: %s '%s' for component '%s'\n", kind, item, id)
+			return nil
+		},
+	}
+}
+
+func (a *app) permissionResetCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "reset <component-id>",
+		Short: "Remove every permission of a component (deletes its policy file)",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(_ *cobra.Command, args []string) error {
+			id := args[0]
+			if err := secretstore.ValidateID(id); err != nil {
+				return usageError{err}
+			}
+			policies, err := a.policies()
+			if err != nil {
+				return err
+			}
+			if err := policies.Remove(id); err != nil {
+				return err
+			}
+			a.log.Info("permissions reset", "component", id)
+			fmt.Fprintf(a.stdout, "Permissions reset for component '%s'\n", id)
+			return nil
+		},
+	}
+}
+
+// storageURI accepts an fs:// URI or a path, made absolute.
+func storageURI(s string) (string, error) {
+	if strings.Contains(s, "://") {
+		return s, policy.ValidateStorageURI(s)
+	}
+	abs, err := filepath.Abs(s)
+	if err != nil {
+		return "", err
+	}
+	uri := "fs://" + filepath.ToSlash(abs)
+	return uri, policy.ValidateStorageURI(uri)
+}

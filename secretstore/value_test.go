@@ -74,8 +74,8 @@ func TestMask(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"", "***"},
 		{"short", "***"},
-		{"nineteen-characters", "***"},         // 19
-		{"twenty-characters-xx", "twe***-xx"},  // 20
+		{"nineteen-characters", "***"},          // 19
+		{"twenty-characters-xx", "twe***-xx"},   // 20
 		{"sk-1234567890abcdefxyz", "sk-***xyz"}, // the reference's example
 		{"ünïcödé-välüé-ünïcödé", "ünï***ödé"},  // counted in characters, not bytes
 		{"-----BEGIN KEY-----\nabc\n-----END KEY-----\n", "---***--?"},

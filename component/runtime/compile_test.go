@@ -1,0 +1,322 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Hand-assembled core modules.
+var (
+	// wasmStartOnly exports a _start that does nothing.
+	wasmStartOnly = []byte("\x00asm\x01\x00\x00\x00" +
+		"\x01\x04\x01\x60\x00\x00" + // type section: () -> ()
+		"\x03\x02\x01\x00" + // function section: one function of type 0
+		"\x07\x0a\x01\x06_start\x00\x00" + // export section: _start = func 0
+		"\x0a\x04\x01\x02\x00\x0b") // code section: empty body
+	// wasmImportsEnv imports env.f and exports _start.
+	wasmImportsEnv = []byte("\x00asm\x01\x00\x00\x00" +
+		"\x01\x04\x01\x60\x00\x00" +
+		"\x02\x09\x01\x03env\x01f\x00\x00" + // import section: env.f
+		"\x03\x02\x01\x00" +
+		"\x07\x0a\x01\x06_start\x00\x01" + // _start = func 1 (0 is the import)
+		"\x0a\x04\x01\x02\x00\x0b")
+	// wasmNoStart is an empty module (a library, not a command).
+	wasmNoStart = []byte("\x00asm\x01\x00\x00\x00")
+)
+
+func TestCompileRefusesBadBinaries(t *testing.T) {
+	t.Parallel()
+	rt := sharedRuntime(t)
+	tests := []struct {
+		name string
+		wasm []byte
+		want string
+	}{
+		{"component model", []byte("\x00asm\x0d\x00\x01\x00\x07\x10"), "GOOS=wasip1 GOARCH=wasm"},
+		{"not wasm", []byte("#!/bin/sh\necho hi\n"), "not a WebAssembly binary"},
+		{"empty", nil, "not a WebAssembly binary"},
+		{"unknown version", []byte("\x00asm\x02\x00\x00\x00"), "unsupported WebAssembly binary"},
+		{"truncated", []byte("\x00asm\x01\x00\x00\x00\x01\x04"), "compile WebAssembly module"},
+		{"library", wasmNoStart, "no _start"},
+		{"foreign import", wasmImportsEnv, "env.f"},
+	}
+	for _, tt := range tests {
+		m, err := rt.Compile(context.Background(), tt.wasm)
+		if err == nil {
+			m.Close(context.Background())
+			t.Errorf("%s: Compile succeeded", tt.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error = %v, want it to contain %q", tt.name, err, tt.want)
+		}
+	}
+	_, err := rt.Compile(context.Background(), []byte("\x00asm\x0d\x00\x01\x00"))
+	if !errors.Is(err, ErrComponentModel) || !strings.Contains(err.Error(), "no Go runtime can run them") {
+		t.Errorf("component model: error = %v, want ErrComponentModel", err)
+	}
+}
+
+// TestCompilationCacheReload checks that a new Runtime using the same cache
+// directory (as after a restart) loads the machine code instead of
+// recompiling, and reports the speed-up.
+func TestCompilationCacheReload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles a module from scratch")
+	}
+	ctx := context.Background()
+	wasm := wasmBytes(t, "echo")
+	dir := t.TempDir()
+	compile := func() time.Duration {
+		rt, err := New(ctx, Config{CacheDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rt.Close(ctx)
+		start := time.Now()
+		m, err := rt.Compile(ctx, wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := time.Since(start)
+		var out envOutput
+		callOK(t, m, "env", "", CallOptions{Env: []string{"A=b"}}, &out)
+		return d
+	}
+	cold := compile()
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("the cache directory is empty after a compilation (%v)", err)
+	}
+	warm := compile()
+	t.Logf("compile without cache: %v, from the on-disk cache: %v (%.1fx faster)", cold, warm, float64(cold)/float64(warm))
+}
+
+func TestLogsHoldNoSecrets(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rt, err := New(ctx, Config{CacheDir: testCache, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	m, err := rt.Compile(ctx, wasmBytes(t, "echo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.Call(ctx, "env", json.RawMessage(`{"arg":"ARGSECRET"}`), CallOptions{ComponentID: "c1", Env: []string{"TOKEN=ENVSECRET"}})
+	if err != nil || !strings.Contains(string(res.Output), "ENVSECRET") {
+		t.Fatalf("Call: %s, %v", res.Output, err)
+	}
+	logs := buf.String()
+	if !strings.Contains(logs, "component call") {
+		t.Errorf("no call was logged: %q", logs)
+	}
+	for _, secret := range []string{"ENVSECRET", "TOKEN", "ARGSECRET"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the logs contain %q: %s", secret, logs)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func TestParseTools(t *testing.T) {
+	t.Parallel()
+	good := `{"tools":[{"name":"a-b_C9","description":"d","inputSchema":{"type":"object","properties":{"x":{"type":"string"}}}}]}`
+	tools, err := ParseTools([]byte(good))
+	if err != nil || len(tools) != 1 || tools[0].Name != "a-b_C9" {
+		t.Fatalf("ParseTools(good) = %v, %v", tools, err)
+	}
+	long := strings.Repeat("x", 65)
+	bad := map[string]string{
+		"not json":            `{"tools":`,
+		"not an object":       `[]`,
+		"trailing data":       good + `{}`,
+		"trailing brace":      good + `}`,
+		"no tools":            `{}`,
+		"empty tools":         `{"tools":[]}`,
+		"unknown field":       `{"tools":[{"name":"a","description":"d","inputSchema":{"type":"object"},"input_schema":{}}]}`,
+		"unknown top field":   `{"tools":[{"name":"a","description":"d","inputSchema":{"type":"object"}}],"x":1}`,
+		"empty name":          `{"tools":[{"name":"","description":"d","inputSchema":{"type":"object"}}]}`,
+		"bad name":            `{"tools":[{"name":"a.b","description":"d","inputSchema":{"type":"object"}}]}`,
+		"long name":           `{"tools":[{"name":"` + long + `","description":"d","inputSchema":{"type":"object"}}]}`,
+		"dash name":           `{"tools":[{"name":"-x","description":"d","inputSchema":{"type":"object"}}]}`,
+		"duplicate":           `{"tools":[{"name":"a","description":"d","inputSchema":{"type":"object"}},{"name":"a","description":"d","inputSchema":{"type":"object"}}]}`,
+		"no description":      `{"tools":[{"name":"a","inputSchema":{"type":"object"}}]}`,
+		"no schema":           `{"tools":[{"name":"a","description":"d"}]}`,
+		"schema not object":   `{"tools":[{"name":"a","description":"d","inputSchema":"object"}]}`,
+		"schema null":         `{"tools":[{"name":"a","description":"d","inputSchema":null}]}`,
+		"schema wrong type":   `{"tools":[{"name":"a","description":"d","inputSchema":{"type":"string"}}]}`,
+		"schema no type":      `{"tools":[{"name":"a","description":"d","inputSchema":{}}]}`,
+		"schema bad props":    `{"tools":[{"name":"a","description":"d","inputSchema":{"type":"object","properties":[]}}]}`,
+		"tool not an object":  `{"tools":["a"]}`,
+		"name not a string":   `{"tools":[{"name":1,"description":"d","inputSchema":{"type":"object"}}]}`,
+		"tools not an array":  `{"tools":{}}`,
+		"too many tools":      `{"tools":[` + strings.Repeat(`{},`, maxTools) + `{}]}`,
+		"whitespace in name":  `{"tools":[{"name":"a b","description":"d","inputSchema":{"type":"object"}}]}`,
+		"unicode in name":     `{"tools":[{"name":"é","description":"d","inputSchema":{"type":"object"}}]}`,
+		"describe flag name":  `{"tools":[{"name":"--wassette-describe","description":"d","inputSchema":{"type":"object"}}]}`,
+		"null tools":          `{"tools":null}`,
+		"tools null element":  `{"tools":[null]}`,
+		"description not str": `{"tools":[{"name":"a","description":3,"inputSchema":{"type":"object"}}]}`,
+	}
+	for name, doc := range bad {
+		if _, err := ParseTools([]byte(doc)); !errors.Is(err, ErrProtocol) {
+			t.Errorf("%s: error = %v, want ErrProtocol", name, err)
+		}
+	}
+}
+
+func TestHostPatterns(t *testing.T) {
+	t.Parallel()
+	type check struct {
+		url  string
+		want bool
+	}
+	tests := []struct {
+		pattern string
+		checks  []check
+	}{
+		{"api.example.com", []check{
+			{"https://api.example.com/x", true},
+			{"http://API.Example.COM.:8080/", true},
+			{"https://example.com/", false},
+			{"https://x.api.example.com/", false},
+			{"https://api.example.com.evil.net/", false},
+		}},
+		{"api.example.com:443", []check{
+			{"https://api.example.com/", true},
+			{"http://api.example.com:443/", true},
+			{"http://api.example.com/", false},
+			{"https://api.example.com:8443/", false},
+		}},
+		{"*.example.com", []check{
+			{"https://api.example.com/", true},
+			{"https://a.b.example.com:9000/", true},
+			{"https://example.com/", false},
+			{"https://badexample.com/", false},
+			{"https://example.com.evil.net/", false},
+		}},
+		{"*.example.com:8443", []check{
+			{"https://api.example.com:8443/", true},
+			{"https://api.example.com/", false},
+		}},
+		{"127.0.0.1:8080", []check{
+			{"http://127.0.0.1:8080/", true},
+			{"http://127.0.0.1:8081/", false},
+			{"http://localhost:8080/", false},
+		}},
+		{"[::1]:8080", []check{
+			{"http://[::1]:8080/", true},
+			{"http://[0:0::1]:8080/", true},
+			{"http://[::1]:80/", false},
+		}},
+		{"::1", []check{{"http://[::1]:1234/", true}}},
+		{"[::1]", []check{{"http://[::1]/", true}}},
+	}
+	for _, tt := range tests {
+		p, err := parseHostPattern(tt.pattern)
+		if err != nil {
+			t.Errorf("parseHostPattern(%q): %v", tt.pattern, err)
+			continue
+		}
+		np := &netPolicy{allowed: []hostPattern{p}}
+		for _, c := range tt.checks {
+			u := mustParseURL(t, c.url)
+			if got := np.check(u) == nil; got != c.want {
+				t.Errorf("pattern %q, url %s: allowed = %v, want %v", tt.pattern, c.url, got, c.want)
+			}
+		}
+	}
+
+	for _, bad := range []string{"", " ", "*", "*.com", "*.", "a.*.com", "https://example.com", "example.com/path",
+		"example.com:0", "example.com:99999", "example.com:http", "exa mple.com", "user@example.com", "*.127.0.0.1",
+		"a..b", "[::1", "ex!ample.com", strings.Repeat("a", 64) + ".com"} {
+		if err := CheckHostPattern(bad); err == nil {
+			t.Errorf("CheckHostPattern(%q) = nil, want an error", bad)
+		}
+	}
+}
+
+func TestRefusalMessage(t *testing.T) {
+	t.Parallel()
+	np := &netPolicy{componentID: "weather"}
+	for url, want := range map[string]string{
+		"https://api.example.com/x?appid=SECRET": "network access to api.example.com is not granted to this component; to allow it run: wassette permission grant network weather api.example.com",
+		"http://127.0.0.1:8080/":                 "wassette permission grant network weather 127.0.0.1:8080",
+		"http://[::1]:8080/":                     "wassette permission grant network weather [::1]:8080",
+	} {
+		err := np.check(mustParseURL(t, url))
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("%s: %v, want %q", url, err, want)
+		}
+	}
+	if err := (&netPolicy{}).check(mustParseURL(t, "https://x.org/")); err == nil || !strings.Contains(err.Error(), "<component-id>") {
+		t.Errorf("without component ID: %v", err)
+	}
+}
+
+func mustParseURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func TestFormatBytes(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[uint64]string{0: "0 bytes", 1023: "1023 bytes", 1024: "1 KiB", 1536: "1.5 KiB",
+		64 << 10: "64 KiB", 1 << 20: "1 MiB", 2686976: "2.6 MiB", 4 << 30: "4 GiB"} {
+		if got := formatBytes(n); got != want {
+			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestLimitedMemory(t *testing.T) {
+	t.Parallel()
+	st := &callState{stop: func() {}}
+	m := newAllocator(4*pageSize, st).Allocate(pageSize, 16*pageSize)
+	b := m.Reallocate(pageSize)
+	if len(b) != pageSize {
+		t.Fatalf("initial len = %d", len(b))
+	}
+	b[0] = 42
+	b = m.Reallocate(3 * pageSize)
+	if len(b) != 3*pageSize || b[0] != 42 || b[2*pageSize] != 0 {
+		t.Fatalf("grow: len %d, contents not preserved or not zeroed", len(b))
+	}
+	if cap(b) > 4*pageSize {
+		t.Errorf("cap %d is past the limit", cap(b))
+	}
+	if m.Reallocate(5*pageSize) != nil || !st.memoryExceeded.Load() {
+		t.Errorf("growing past the limit succeeded")
+	}
+	if b := m.Reallocate(4 * pageSize); len(b) != 4*pageSize || b[0] != 42 {
+		t.Errorf("growing to the limit failed")
+	}
+	m.Free()
+}

@@ -9,43 +9,13 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/wassette/wassette/envmerge"
+	"github.com/wassette/wassette/internal/policyview"
 	"github.com/wassette/wassette/policy"
 	"github.com/wassette/wassette/secretstore"
 )
 
 func (a *app) policyCmd() *cobra.Command {
 	return groupCmd("policy", "Show a component's policy and the environment it gets", a.policyGetCmd())
-}
-
-// policyView is what `policy get` prints: the policy with values masked, and the
-// environment the component would see now with the source of each variable.
-type policyView struct {
-	ComponentID string        `yaml:"component_id" json:"component_id"`
-	PolicyFile  string        `yaml:"policy_file" json:"policy_file"`
-	HasPolicy   bool          `yaml:"has_policy" json:"has_policy"`
-	Version     string        `yaml:"version" json:"version"`
-	Description string        `yaml:"description,omitempty" json:"description,omitempty"`
-	Permissions permsView     `yaml:"permissions" json:"permissions"`
-	Environment []envVarView  `yaml:"environment" json:"environment"`
-	Resources   policy.Limits `yaml:"limits,omitempty" json:"limits"`
-}
-
-type permsView struct {
-	Storage     []policy.StorageAllow `yaml:"storage" json:"storage"`
-	Network     []string              `yaml:"network" json:"network"`
-	Environment []envGrantView        `yaml:"environment" json:"environment"`
-}
-
-type envGrantView struct {
-	Key   string `yaml:"key" json:"key"`
-	Value string `yaml:"value,omitempty" json:"value,omitempty"` // masked
-}
-
-type envVarView struct {
-	Key    string `yaml:"key" json:"key"`
-	Source string `yaml:"source" json:"source"`
-	Value  string `yaml:"value" json:"value"` // masked
 }
 
 func (a *app) policyGetCmd() *cobra.Command {
@@ -88,30 +58,7 @@ server's.`,
 			if err != nil {
 				return err
 			}
-			v := policyView{
-				ComponentID: id, PolicyFile: path, HasPolicy: has,
-				Version: p.Version, Description: p.Description,
-				Permissions: permsView{
-					Storage:     append([]policy.StorageAllow{}, p.Permissions.Storage.Allow...),
-					Network:     []string{},
-					Environment: []envGrantView{},
-				},
-				Environment: []envVarView{},
-				Resources:   p.Permissions.Resources.Limits,
-			}
-			for _, n := range p.Permissions.Network.Allow {
-				v.Permissions.Network = append(v.Permissions.Network, n.Host)
-			}
-			for _, e := range p.Permissions.Environment.Allow {
-				g := envGrantView{Key: e.Key}
-				if e.Value != nil {
-					g.Value = secretstore.Mask(*e.Value)
-				}
-				v.Permissions.Environment = append(v.Permissions.Environment, g)
-			}
-			for _, ev := range envmerge.Merge(p.Permissions.Environment.Allow, sec, os.Environ()) {
-				v.Environment = append(v.Environment, envVarView{Key: ev.Key, Source: string(ev.Source), Value: ev.Value.Masked()})
-			}
+			v := policyview.Build(id, path, has, p, sec, os.Environ())
 			if output == "json" {
 				return a.writeJSON(v)
 			}

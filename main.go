@@ -6,6 +6,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,8 @@ import (
 	"github.com/adrg/xdg"
 	"github.com/spf13/cobra"
 
+	"github.com/wassette/wassette/component"
+	wasmrt "github.com/wassette/wassette/component/runtime"
 	"github.com/wassette/wassette/policy"
 	"github.com/wassette/wassette/secretstore"
 )
@@ -134,7 +137,37 @@ func (a *app) secretsDir() string {
 // componentsDir is where components, their policies and metadata live.
 func (a *app) componentsDir() string { return filepath.Join(a.dataDir(), "components") }
 
+// cacheDir keeps compiled WebAssembly across restarts: $XDG_CACHE_HOME/wassette.
+func (a *app) cacheDir() string {
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "wassette", "compiled")
+	}
+	return filepath.Join(xdg.CacheHome, "wassette", "compiled")
+}
+
 func (a *app) secrets() (*secretstore.Store, error) { return secretstore.Open(a.secretsDir()) }
+
+// components opens the component manager over the data folder. reserved are tool names
+// that components may not declare (the server's own); limits are the per-call defaults.
+func (a *app) components(ctx context.Context, limits wasmrt.Limits, reserved []string) (*component.Manager, error) {
+	secrets, err := a.secrets()
+	if err != nil {
+		return nil, err
+	}
+	policies, err := a.policies()
+	if err != nil {
+		return nil, err
+	}
+	return component.Open(ctx, component.Config{
+		Dir:      a.componentsDir(),
+		CacheDir: a.cacheDir(),
+		Secrets:  secrets,
+		Policies: policies,
+		Limits:   limits,
+		Reserved: reserved,
+		Logger:   a.log,
+	})
+}
 
 func (a *app) policies() (*policy.Store, error) { return policy.Open(a.componentsDir()) }
 

@@ -1,0 +1,481 @@
+// Package component manages loaded components: it loads them (loader), keeps them on
+// disk (registry), compiles and runs them (runtime), and gives every call the sandbox
+// its policy grants and the environment envmerge builds at that moment.
+//
+// A Manager is what the MCP server and the CLI share. Each call reads the component's
+// policy and secrets from their cached stores, so a secret set from the CLI, or a hand
+// edit of a policy, reaches the very next call without a restart.
+package component
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wassette/wassette/component/loader"
+	"github.com/wassette/wassette/component/registry"
+	"github.com/wassette/wassette/component/runtime"
+	"github.com/wassette/wassette/envmerge"
+	"github.com/wassette/wassette/internal/compid"
+	"github.com/wassette/wassette/policy"
+	"github.com/wassette/wassette/secretstore"
+)
+
+// Errors wrapped by the Manager's errors, for errors.Is.
+var (
+	// ErrNotFound reports a component or tool that is not loaded.
+	ErrNotFound = errors.New("not found")
+	// ErrToolClash reports a tool name that another component, or wassette itself,
+	// already uses.
+	ErrToolClash = errors.New("tool name already in use")
+)
+
+// Config configures a Manager.
+type Config struct {
+	// Dir is the components folder: <data>/components. Modules, their metadata and
+	// their policies live there.
+	Dir string
+	// CacheDir keeps compiled machine code across restarts; empty means memory only.
+	CacheDir string
+	// Secrets and Policies are the stores the environment and sandbox of every call
+	// are built from.
+	Secrets  *secretstore.Store
+	Policies *policy.Store
+	// Environ is the host environment, in os.Environ form; only variables that a
+	// component's policy names reach it. Nil means os.Environ() at Open.
+	Environ []string
+	// Limits are the defaults for every call; a component's policy may override the
+	// timeout and memory limit. Zero fields mean the runtime's defaults.
+	Limits runtime.Limits
+	// Fetch is the base of the options used to fetch a component (HTTP client,
+	// plain-HTTP registries, size cap); Load fills in the ID and digest pin.
+	Fetch loader.Options
+	// Reserved are tool names no component may declare (the server's own tools).
+	Reserved []string
+	// Logger receives what the manager does; never a secret value. Nil discards.
+	Logger *slog.Logger
+}
+
+// Manager holds the loaded components. It is safe for concurrent use.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+	rt  *runtime.Runtime
+	reg *registry.Registry
+
+	mu    sync.RWMutex
+	comps map[string]*loaded // by component ID
+	tools map[string]*loaded // by tool name
+}
+
+// loaded is one component in memory. Its module is compiled on first use after a
+// restart (from the on-disk cache), and at once when it is loaded.
+type loaded struct {
+	meta  registry.Metadata
+	tools []runtime.Tool
+
+	once   sync.Once
+	module *runtime.Module
+	err    error
+}
+
+// Info describes a loaded component.
+type Info struct {
+	ID       string         `json:"component_id"`
+	Source   string         `json:"source"`
+	Digest   string         `json:"digest"`
+	Size     int64          `json:"size"`
+	LoadedAt time.Time      `json:"loaded_at"`
+	Tools    []runtime.Tool `json:"tools"`
+}
+
+// Tool is a tool of a loaded component.
+type Tool struct {
+	ComponentID string
+	runtime.Tool
+}
+
+// Open returns a Manager over the components in cfg.Dir: those loaded before, by this
+// process or another, come back with their tools (recorded at load, so nothing runs).
+func Open(ctx context.Context, cfg Config) (*Manager, error) {
+	if cfg.Secrets == nil || cfg.Policies == nil {
+		return nil, errors.New("component: Config needs Secrets and Policies")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Environ == nil {
+		cfg.Environ = os.Environ()
+	}
+	reg, err := registry.Open(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := runtime.New(ctx, runtime.Config{CacheDir: cfg.CacheDir, Logger: log, Limits: cfg.Limits})
+	if err != nil {
+		return nil, fmt.Errorf("start the WebAssembly runtime: %w", err)
+	}
+	m := &Manager{cfg: cfg, log: log, rt: rt, reg: reg}
+	if _, err := m.Sync(); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	return m, nil
+}
+
+// Close stops calls in progress and releases the runtime.
+func (m *Manager) Close(ctx context.Context) error { return m.rt.Close(ctx) }
+
+// Sync brings the Manager up to date with the components folder, which another
+// process (the CLI) may have changed. It reports whether any component was added,
+// replaced or removed, and so whether the set of tools may have changed.
+func (m *Manager) Sync() (changed bool, err error) {
+	metas, listErr := m.reg.List()
+	if listErr != nil && len(metas) == 0 {
+		return false, fmt.Errorf("list components: %w", listErr)
+	}
+	if listErr != nil {
+		m.log.Warn("some components could not be read", "err", listErr)
+	}
+	next := make(map[string]*loaded, len(metas))
+	m.mu.RLock()
+	for _, meta := range metas {
+		if cur, ok := m.comps[meta.ID]; ok && cur.meta.Digest == meta.Digest {
+			next[meta.ID] = cur
+			continue
+		}
+		tools, err := runtime.ParseTools(meta.Tools)
+		if err != nil {
+			m.log.Warn("component skipped: its recorded tools are invalid; load it again", "component", meta.ID, "err", err)
+			continue
+		}
+		next[meta.ID] = &loaded{meta: meta, tools: tools}
+	}
+	m.mu.RUnlock()
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	changed = len(next) != len(m.comps)
+	for id, c := range next {
+		if m.comps[id] != c {
+			changed = true
+		}
+	}
+	if !changed {
+		return false, nil
+	}
+	index, err := m.indexTools(next)
+	if err != nil {
+		return false, err
+	}
+	m.comps, m.tools = next, index
+	return true, nil
+}
+
+// indexTools maps tool names to components, refusing any name used twice.
+func (m *Manager) indexTools(comps map[string]*loaded) (map[string]*loaded, error) {
+	index := map[string]*loaded{}
+	ids := slices.Sorted(func(yield func(string) bool) {
+		for id := range comps {
+			if !yield(id) {
+				return
+			}
+		}
+	})
+	for _, id := range ids {
+		c := comps[id]
+		for _, t := range c.tools {
+			if slices.Contains(m.cfg.Reserved, t.Name) {
+				return nil, fmt.Errorf("%w: component %s declares tool %q, which is one of wassette's own tools; rename the tool in the component",
+					ErrToolClash, compid.Quote(id), t.Name)
+			}
+			if other, ok := index[t.Name]; ok {
+				return nil, fmt.Errorf("%w: components %s and %s both declare tool %q; unload one of them, or rename the tool",
+					ErrToolClash, compid.Quote(other.meta.ID), compid.Quote(id), t.Name)
+			}
+			index[t.Name] = c
+		}
+	}
+	return index, nil
+}
+
+// LoadOptions are the choices of one Load.
+type LoadOptions struct {
+	// ID names the component; empty derives it from the URI (the file name without
+	// .wasm, or the OCI repository's last element).
+	ID string
+	// Digest pins the module's bytes: "sha256:<hex>".
+	Digest string
+}
+
+// Load fetches the component at uri (a path, file://, https:// or oci://), compiles it,
+// asks it for its tools, and keeps it in the components folder, replacing a component
+// of the same ID. A tool name that another component already declares is refused.
+func (m *Manager) Load(ctx context.Context, uri string, opts LoadOptions) (Info, error) {
+	fo := m.cfg.Fetch
+	fo.ID, fo.Digest = opts.ID, opts.Digest
+	f, err := loader.Fetch(ctx, uri, fo)
+	if err != nil {
+		return Info{}, err
+	}
+	mod, err := m.rt.Compile(ctx, f.Data)
+	if err != nil {
+		return Info{}, fmt.Errorf("load %s: %w", f.Source, err)
+	}
+	tools, err := mod.Describe(ctx)
+	if err != nil {
+		mod.Close(ctx)
+		return Info{}, fmt.Errorf("load %s: %w", f.Source, err)
+	}
+	doc, err := json.Marshal(struct {
+		Tools []runtime.Tool `json:"tools"`
+	}{tools})
+	if err != nil {
+		mod.Close(ctx)
+		return Info{}, err
+	}
+	c := &loaded{tools: tools, module: mod}
+	c.once.Do(func() {}) // compiled already
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := cloneMap(m.comps)
+	next[f.ID] = c
+	index, err := m.indexTools(next)
+	if err != nil {
+		mod.Close(ctx)
+		return Info{}, fmt.Errorf("load %s as %s: %w", f.Source, compid.Quote(f.ID), err)
+	}
+	meta := registry.Metadata{Source: f.Source, Tools: doc}
+	if err := m.reg.Add(f.ID, f.Data, meta); err != nil {
+		mod.Close(ctx)
+		return Info{}, err
+	}
+	if c.meta, err = m.reg.Get(f.ID); err != nil {
+		mod.Close(ctx)
+		return Info{}, err
+	}
+	if old := m.comps[f.ID]; old != nil && old.module != nil {
+		go old.module.Close(context.Background()) // waits for its calls in progress
+	}
+	m.comps, m.tools = next, index
+	m.log.Info("component loaded", "component", f.ID, "source", f.Source, "digest", c.meta.Digest, "tools", len(tools))
+	return c.info(), nil
+}
+
+// cloneMap copies m into a new map, never nil, so a change is installed in one swap.
+func cloneMap(m map[string]*loaded) map[string]*loaded {
+	out := make(map[string]*loaded, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Unload removes component id and its policy; with deleteSecrets, its secrets too.
+// It reports how many secrets the component has left (0 if they were deleted).
+func (m *Manager) Unload(ctx context.Context, id string, deleteSecrets bool) (secretsKept int, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.comps[id]; !ok {
+		if _, err := m.reg.Get(id); err != nil {
+			return 0, fmt.Errorf("%w: component %s is not loaded; see list-components", ErrNotFound, compid.Quote(id))
+		}
+	}
+	if err := m.reg.Remove(id); err != nil && !errors.Is(err, registry.ErrNotFound) {
+		return 0, err
+	}
+	if err := m.cfg.Policies.Remove(id); err != nil {
+		return 0, err
+	}
+	if deleteSecrets {
+		if err := m.cfg.Secrets.Remove(id); err != nil {
+			return 0, err
+		}
+	} else {
+		sec, err := m.cfg.Secrets.Get(id)
+		if err != nil {
+			return 0, err
+		}
+		secretsKept = sec.Len()
+	}
+	next := cloneMap(m.comps)
+	if c := next[id]; c != nil && c.module != nil {
+		go c.module.Close(context.Background())
+	}
+	delete(next, id)
+	index, _ := m.indexTools(next) // removing a component cannot create a clash
+	m.comps, m.tools = next, index
+	m.log.Info("component unloaded", "component", id, "secrets_deleted", deleteSecrets)
+	return secretsKept, nil
+}
+
+// List returns the loaded components, sorted by ID.
+func (m *Manager) List() []Info {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]Info, 0, len(m.comps))
+	for _, c := range m.comps {
+		out = append(out, c.info())
+	}
+	slices.SortFunc(out, func(a, b Info) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Get returns the loaded component id.
+func (m *Manager) Get(id string) (Info, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	c, ok := m.comps[id]
+	if !ok {
+		return Info{}, false
+	}
+	return c.info(), true
+}
+
+// Tools returns every tool of every loaded component, sorted by name.
+func (m *Manager) Tools() []Tool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]Tool, 0, len(m.tools))
+	for _, c := range m.comps {
+		for _, t := range c.tools {
+			out = append(out, Tool{ComponentID: c.meta.ID, Tool: t})
+		}
+	}
+	slices.SortFunc(out, func(a, b Tool) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func (c *loaded) info() Info {
+	return Info{
+		ID: c.meta.ID, Source: c.meta.Source, Digest: c.meta.Digest, Size: c.meta.Size,
+		LoadedAt: c.meta.LoadedAt, Tools: slices.Clone(c.tools),
+	}
+}
+
+// Result is the outcome of a tool call that ran to completion.
+type Result struct {
+	// ComponentID is the component whose tool ran.
+	ComponentID string
+	// IsError reports a tool that failed; Text then holds its message.
+	IsError bool
+	// Text is the tool's JSON output, or its error message, with every value the
+	// component received from its secrets or policy replaced by [REDACTED], so a
+	// component that echoes its key does not hand it to the model.
+	Text string
+	// Output is the tool's JSON output, redacted like Text; nil on error or if
+	// redaction broke the JSON.
+	Output json.RawMessage
+}
+
+// Call runs tool in a fresh instance of its component, in the sandbox the component's
+// policy grants now, with the environment envmerge builds now.
+func (m *Manager) Call(ctx context.Context, tool string, args json.RawMessage) (Result, error) {
+	m.mu.RLock()
+	c, ok := m.tools[tool]
+	m.mu.RUnlock()
+	if !ok {
+		return Result{}, fmt.Errorf("%w: no loaded component has a tool %q", ErrNotFound, tool)
+	}
+	id := c.meta.ID
+	mod, err := m.module(c)
+	if err != nil {
+		return Result{}, err
+	}
+	opts, env, err := m.Sandbox(id)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := mod.Call(ctx, tool, args, opts)
+	if err != nil {
+		return Result{}, fmt.Errorf("tool %q of component %s: %w", tool, compid.Quote(id), err)
+	}
+	out := Result{ComponentID: id, IsError: res.IsError()}
+	if out.IsError {
+		out.Text = redact(env, strings.TrimSpace(res.Stderr))
+		if out.Text == "" {
+			out.Text = fmt.Sprintf("the tool failed with exit code %d and no message", res.ExitCode)
+		}
+		return out, nil
+	}
+	out.Text = redact(env, string(res.Output))
+	if json.Valid([]byte(out.Text)) {
+		out.Output = json.RawMessage(out.Text)
+	}
+	return out, nil
+}
+
+// module returns c's compiled module, compiling it on first use after a restart. The
+// compilation is not tied to the first caller's context: its result is shared.
+func (m *Manager) module(c *loaded) (*runtime.Module, error) {
+	c.once.Do(func() {
+		wasm, err := m.reg.Wasm(c.meta.ID)
+		if err != nil {
+			c.err = err
+			return
+		}
+		c.module, c.err = m.rt.Compile(context.Background(), wasm)
+	})
+	if c.err != nil {
+		return nil, fmt.Errorf("component %s: %w", compid.Quote(c.meta.ID), c.err)
+	}
+	return c.module, nil
+}
+
+// Sandbox returns what a call of component id gets now: its call options and the
+// environment (with where each variable came from) built from its policy, its secrets
+// and the host.
+func (m *Manager) Sandbox(id string) (runtime.CallOptions, envmerge.Env, error) {
+	pol, _, err := m.cfg.Policies.Get(id)
+	if err != nil {
+		return runtime.CallOptions{}, nil, err
+	}
+	sec, err := m.cfg.Secrets.Get(id)
+	if err != nil {
+		return runtime.CallOptions{}, nil, err
+	}
+	env := envmerge.Merge(pol.Permissions.Environment.Allow, sec, m.cfg.Environ)
+	opts := runtime.CallOptions{ComponentID: id, Env: env.Environ()}
+	for _, s := range pol.Permissions.Storage.Allow {
+		path := strings.TrimPrefix(s.URI, "fs://")
+		opts.Mounts = append(opts.Mounts, runtime.Mount{HostPath: path, GuestPath: path, Writable: slices.Contains(s.Access, policy.Write)})
+	}
+	for _, n := range pol.Permissions.Network.Allow {
+		opts.AllowedHosts = append(opts.AllowedHosts, n.Host)
+	}
+	mem, _ := pol.MemoryLimit() // checked when the policy was read
+	timeout, _ := pol.Timeout()
+	opts.Limits = runtime.Limits{MemoryBytes: mem, Timeout: timeout}
+	return opts, env, nil
+}
+
+// minRedact is the shortest value Result redacts: shorter ones ("30", "true") are too
+// common in ordinary output to be told apart from a secret.
+const minRedact = 8
+
+// redact replaces in s every value the component got from its secrets or its policy.
+func redact(env envmerge.Env, s string) string {
+	for _, v := range env {
+		if v.Source == envmerge.FromHost {
+			continue
+		}
+		plain := v.Value.Reveal()
+		if len(plain) < minRedact {
+			continue
+		}
+		s = strings.ReplaceAll(s, plain, secretstore.Redacted)
+		if q, _ := json.Marshal(plain); len(q) > 2 { // the form a JSON string holds it in
+			s = strings.ReplaceAll(s, string(q[1:len(q)-1]), secretstore.Redacted)
+		}
+	}
+	return s
+}

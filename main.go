@@ -87,7 +87,7 @@ on the next tool call, with no restart.`,
 	pf.StringVar(&a.secretsDirFlag, "secrets-dir", "", "secrets folder (default $WASSETTE_SECRETS_DIR, else <data-dir>/secrets)")
 	pf.StringVar(&a.logLevel, "log-level", "", "log level on stderr: debug, info, warn, error (default warn; info for serve)")
 
-	root.AddCommand(a.secretCmd(), a.policyCmd(), a.permissionCmd(), a.serveCmd())
+	root.AddCommand(a.secretCmd(), a.policyCmd(), a.permissionCmd(), a.componentCmd(), a.toolCmd(), a.serveCmd())
 	return root
 }
 

@@ -214,6 +214,9 @@ type LoadOptions struct {
 	ID string
 	// Digest pins the module's bytes: "sha256:<hex>".
 	Digest string
+	// PlainHTTP allows http:// URLs and OCI registries without TLS, for a registry or
+	// file server on this machine.
+	PlainHTTP bool
 }
 
 // Load fetches the component at uri (a path, file://, https:// or oci://), compiles it,
@@ -222,6 +225,9 @@ type LoadOptions struct {
 func (m *Manager) Load(ctx context.Context, uri string, opts LoadOptions) (Info, error) {
 	fo := m.cfg.Fetch
 	fo.ID, fo.Digest = opts.ID, opts.Digest
+	if opts.PlainHTTP {
+		fo.AllowHTTP, fo.OCIPlainHTTP = true, true
+	}
 	f, err := loader.Fetch(ctx, uri, fo)
 	if err != nil {
 		return Info{}, err

@@ -244,14 +244,24 @@ func (p *Policy) MemoryLimit() (uint64, error) {
 	if s == "" {
 		return 0, nil
 	}
+	n, err := ParseMemory(s)
+	if err != nil {
+		return 0, fmt.Errorf("permissions.resources.limits.memory: %w", err)
+	}
+	return n, nil
+}
+
+// ParseMemory reads a memory size: a byte count with an optional suffix Ki, Mi, Gi
+// (powers of 1024) or k, M, G (powers of 1000), more than 0 and at most 4Gi.
+func ParseMemory(s string) (uint64, error) {
 	m := memRe.FindStringSubmatch(s)
 	if m == nil {
-		return 0, fmt.Errorf("permissions.resources.limits.memory %q: use a byte count with an optional suffix, like 64Mi", s)
+		return 0, fmt.Errorf("memory size %q: use a byte count with an optional suffix, like 64Mi", s)
 	}
 	n, err := strconv.ParseUint(m[1], 10, 64)
 	mult := map[string]uint64{"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}[m[2]]
 	if err != nil || n == 0 || n > (1<<32)/mult {
-		return 0, fmt.Errorf("permissions.resources.limits.memory %q: must be more than 0 and at most 4Gi", s)
+		return 0, fmt.Errorf("memory size %q: must be more than 0 and at most 4Gi", s)
 	}
 	return n * mult, nil
 }

@@ -89,7 +89,7 @@ func TestParseErrors(t *testing.T) {
 		{"permissions:\n  network:\n    allow:\n      - host: \"x.com:99999\"\n", "port must be 1 to 65535"},
 		{"permissions:\n  environment:\n    allow:\n      - key: \"A B\"\n", `invalid secret key "A B"`},
 		{"permissions:\n  environment:\n    allow:\n      - key: A\n      - key: A\n", `key "A" is listed twice`},
-		{"permissions:\n  resources:\n    limits:\n      memory: lots\n", `memory "lots"`},
+		{"permissions:\n  resources:\n    limits:\n      memory: lots\n", `permissions.resources.limits.memory: memory size "lots"`},
 		{"permissions:\n  resources:\n    limits:\n      timeout: -1s\n", `timeout "-1s"`},
 		{"permissions: [\n", "policy.yaml"},
 	} {

@@ -1,6 +1,6 @@
 // Package runtime runs wassette components: WebAssembly modules built for
 // WASI preview1 (for example with GOOS=wasip1 GOARCH=wasm go build) that speak
-// the wassette tool protocol described in PROTOCOL.md. It uses the pure-Go
+// the wassette tool protocol described in README.md. It uses the pure-Go
 // wazero runtime, so no cgo is needed.
 //
 // A Runtime compiles each module once (keeping the machine code in an on-disk

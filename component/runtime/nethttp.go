@@ -16,7 +16,7 @@ import (
 )
 
 // httpModuleName is the import module name of the host functions that give
-// components HTTP access. See PROTOCOL.md for the ABI.
+// components HTTP access. See "Network ABI" in README.md.
 const httpModuleName = "wassette_http"
 
 // Status codes returned by wassette_http.request.

@@ -10,7 +10,7 @@ import (
 )
 
 // DescribeFlag is the single argument (after the program name) with which a
-// module is run to print its tool declarations. See PROTOCOL.md.
+// module is run to print its tool declarations. See "The wassette tool protocol" in README.md.
 const DescribeFlag = "--wassette-describe"
 
 // ErrProtocol reports that a module does not follow the wassette tool

@@ -54,7 +54,14 @@ func BenchmarkLookupCached(b *testing.B) {
 
 // BenchmarkBareWrite is the baseline of BenchmarkSet: the same bytes written to a
 // temporary file, fsynced and renamed over the target, with no lock, read or check.
-func BenchmarkBareWrite(b *testing.B) {
+func BenchmarkBareWrite(b *testing.B) { bareWrite(b, false) }
+
+// BenchmarkBareWriteSyncDir is BenchmarkBareWrite plus the folder fsync that makes the
+// rename itself durable, which design.md requires of every write: the baseline that
+// isolates what the store adds (lock, re-read, parse, encode, checks).
+func BenchmarkBareWriteSyncDir(b *testing.B) { bareWrite(b, true) }
+
+func bareWrite(b *testing.B, syncDir bool) {
 	_, path := benchStore(b)
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -72,6 +79,14 @@ func BenchmarkBareWrite(b *testing.B) {
 		f.Close()
 		if err := os.Rename(f.Name(), path); err != nil {
 			b.Fatal(err)
+		}
+		if syncDir {
+			d, err := os.Open(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			d.Sync()
+			d.Close()
 		}
 	}
 }
@@ -121,36 +136,5 @@ func BenchmarkLookupComponents(b *testing.B) {
 				i++
 			}
 		})
-	}
-}
-
-// BenchmarkBareWriteSyncDir is BenchmarkBareWrite plus the folder fsync that makes the
-// rename itself durable, which design.md requires of every write: the baseline that
-// isolates what the store adds (lock, re-read, parse, encode, checks).
-func BenchmarkBareWriteSyncDir(b *testing.B) {
-	_, path := benchStore(b)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := filepath.Dir(path)
-	b.ResetTimer()
-	for b.Loop() {
-		f, err := os.CreateTemp(dir, ".bare-*")
-		if err != nil {
-			b.Fatal(err)
-		}
-		f.Write(data)
-		f.Sync()
-		f.Close()
-		if err := os.Rename(f.Name(), path); err != nil {
-			b.Fatal(err)
-		}
-		d, err := os.Open(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		d.Sync()
-		d.Close()
 	}
 }

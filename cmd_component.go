@@ -48,7 +48,7 @@ name without .wasm, or the last element of an OCI repository.`,
 					return usageError{err}
 				}
 			}
-			mgr, err := a.components(cmd.Context(), wasmrt.Limits{}, nil)
+			mgr, err := a.components(cmd.Context(), wasmrt.Limits{})
 			if err != nil {
 				return err
 			}
@@ -97,7 +97,7 @@ stderr whether to delete them too (answer on stdin; no answer keeps them), unles
 			if deleteSecrets && keepSecrets {
 				return usagef("use --delete-secrets or --keep-secrets, not both")
 			}
-			mgr, err := a.components(cmd.Context(), wasmrt.Limits{}, nil)
+			mgr, err := a.components(cmd.Context(), wasmrt.Limits{})
 			if err != nil {
 				return err
 			}
@@ -147,7 +147,7 @@ func (a *app) componentListCmd() *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			mgr, err := a.components(cmd.Context(), wasmrt.Limits{}, nil)
+			mgr, err := a.components(cmd.Context(), wasmrt.Limits{})
 			if err != nil {
 				return err
 			}
@@ -188,7 +188,7 @@ func (a *app) toolListCmd() *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			mgr, err := a.components(cmd.Context(), wasmrt.Limits{}, nil)
+			mgr, err := a.components(cmd.Context(), wasmrt.Limits{})
 			if err != nil {
 				return err
 			}
@@ -257,7 +257,7 @@ its secrets or policy are replaced by [REDACTED] in what is printed.`,
 			if err != nil {
 				return err
 			}
-			mgr, err := a.components(cmd.Context(), limits, nil)
+			mgr, err := a.components(cmd.Context(), limits)
 			if err != nil {
 				return err
 			}

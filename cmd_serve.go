@@ -2,20 +2,48 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	wasmrt "github.com/wassette/wassette/component/runtime"
+	"github.com/wassette/wassette/policy"
 	"github.com/wassette/wassette/server"
 	"github.com/wassette/wassette/tools"
 )
 
+// syncInterval is how often a running server looks for components that the CLI loaded
+// or unloaded in another process.
+const syncInterval = 2 * time.Second
+
+// Default per-call limits of `serve`; a component's policy (resources.limits) wins.
+const (
+	defaultCallTimeout = 30 * time.Second
+	defaultMemoryLimit = "256Mi"
+)
+
+// serveLimits checks serve's --timeout and --memory-limit values and returns them as
+// the runtime's per-call defaults.
+func serveLimits(timeout time.Duration, memory string) (wasmrt.Limits, error) {
+	if timeout <= 0 {
+		return wasmrt.Limits{}, usagef("invalid --timeout %s: use a positive duration like 30s or 2m", timeout)
+	}
+	mem, err := policy.ParseMemory(memory) // the syntax and bounds of a policy's limit
+	if err != nil {
+		return wasmrt.Limits{}, usageError{fmt.Errorf("invalid --memory-limit: %w", err)}
+	}
+	return wasmrt.Limits{Timeout: timeout, MemoryBytes: mem}, nil
+}
+
 // serveCmd is `wassette serve`: the MCP server, on stdio (the default) or over HTTP.
 func (a *app) serveCmd() *cobra.Command {
 	var stdio, sse, streamable bool
-	var bind, token string
+	var bind, token, memoryLimit string
+	var timeout time.Duration
 	c := &cobra.Command{
 		Use:   "serve [--stdio | --sse | --streamable-http]",
 		Short: "Run the MCP server (stdio by default)",
@@ -34,8 +62,10 @@ users can see in the process list) every request must carry "Authorization: Bear
 <token>". Listening on a non-loopback address requires a token.
 
 Secrets changed with 'wassette secret ...' while the server runs are seen by the next
-tool call. The server stops cleanly on SIGINT or SIGTERM, and in stdio mode when stdin
-ends.`,
+tool call, and components loaded or unloaded with 'wassette component ...' appear in (or
+leave) the tool list within a few seconds. Each component call runs with --timeout and
+--memory-limit unless the component's policy sets its own limits. The server stops
+cleanly on SIGINT or SIGTERM, and in stdio mode when stdin ends.`,
 		Example: `  wassette serve --stdio
   wassette serve --streamable-http --bind 127.0.0.1:9001
   WASSETTE_AUTH_TOKEN=$(openssl rand -hex 32) wassette serve --sse --bind 0.0.0.0:9001`,
@@ -57,6 +87,10 @@ ends.`,
 			if token == "" {
 				token = os.Getenv("WASSETTE_AUTH_TOKEN")
 			}
+			limits, err := serveLimits(timeout, memoryLimit)
+			if err != nil {
+				return err
+			}
 			if httpMode {
 				if err := server.CheckBind(bind, token); err != nil {
 					return err
@@ -72,23 +106,51 @@ ends.`,
 			if err != nil {
 				return err
 			}
-			s := server.New(version, a.log)
-			tools.RegisterSecrets(s, store, a.log)
-
+			policies, err := a.policies()
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmdContext(cmd), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			mgr, err := a.components(ctx, limits)
+			if err != nil {
+				return fmt.Errorf("open the components: %w", err)
+			}
+			s := server.New(version, a.log)
+			tools.RegisterSecrets(s, store, a.log)
+			comps := tools.RegisterComponents(s, mgr, policies, store, a.log)
+
+			// Pick up components the CLI loads or unloads while the server runs. The
+			// watcher ends before the manager is closed.
+			watchCtx, stopWatch := context.WithCancel(ctx)
+			watched := make(chan struct{})
+			go func() {
+				defer close(watched)
+				comps.Watch(watchCtx, syncInterval)
+			}()
+			defer func() {
+				stopWatch()
+				<-watched
+				closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := mgr.Close(closeCtx); err != nil {
+					a.log.Warn("closing the components", "err", err)
+				}
+			}()
 			switch {
 			case sse, streamable:
 				t := server.StreamableHTTP
 				if sse {
 					t = server.SSE
 				}
-				a.log.Info("starting wassette", "version", version, "transport", t.String(), "secrets_dir", store.Dir())
+				a.log.Info("starting wassette", "version", version, "transport", t.String(), "secrets_dir", store.Dir(),
+					"components", len(mgr.List()))
 				return server.ServeHTTP(ctx, s, server.HTTPConfig{
 					Transport: t, Addr: bind, AuthToken: token, Log: a.log,
 				})
 			default:
-				a.log.Info("starting wassette", "version", version, "transport", "stdio", "secrets_dir", store.Dir())
+				a.log.Info("starting wassette", "version", version, "transport", "stdio", "secrets_dir", store.Dir(),
+					"components", len(mgr.List()))
 				err := server.ServeStdio(ctx, s, a.stdin, a.stdout, a.log)
 				a.log.Info("stopped", "transport", "stdio")
 				return err
@@ -101,6 +163,8 @@ ends.`,
 	f.BoolVar(&streamable, "streamable-http", false, "serve streamable HTTP at /mcp")
 	f.StringVar(&bind, "bind", server.DefaultAddr, "host:port for the HTTP transports; port 0 picks a free one")
 	f.StringVar(&token, "auth-token", "", "bearer token HTTP clients must send (default $WASSETTE_AUTH_TOKEN)")
+	f.DurationVar(&timeout, "timeout", defaultCallTimeout, "longest a component call may run, unless its policy sets resources.limits.timeout")
+	f.StringVar(&memoryLimit, "memory-limit", defaultMemoryLimit, "most memory a component call may use (Ki/Mi/Gi or k/M/G), unless its policy sets resources.limits.memory")
 	return c
 }
 

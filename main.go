@@ -23,6 +23,7 @@ import (
 	wasmrt "github.com/wassette/wassette/component/runtime"
 	"github.com/wassette/wassette/policy"
 	"github.com/wassette/wassette/secretstore"
+	"github.com/wassette/wassette/tools"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -147,9 +148,10 @@ func (a *app) cacheDir() string {
 
 func (a *app) secrets() (*secretstore.Store, error) { return secretstore.Open(a.secretsDir()) }
 
-// components opens the component manager over the data folder. reserved are tool names
-// that components may not declare (the server's own); limits are the per-call defaults.
-func (a *app) components(ctx context.Context, limits wasmrt.Limits, reserved []string) (*component.Manager, error) {
+// components opens the component manager over the data folder, with limits as the
+// per-call defaults. Components may not declare the server's own tool names, whichever
+// command loads them.
+func (a *app) components(ctx context.Context, limits wasmrt.Limits) (*component.Manager, error) {
 	secrets, err := a.secrets()
 	if err != nil {
 		return nil, err
@@ -164,7 +166,7 @@ func (a *app) components(ctx context.Context, limits wasmrt.Limits, reserved []s
 		Secrets:  secrets,
 		Policies: policies,
 		Limits:   limits,
-		Reserved: reserved,
+		Reserved: tools.BuiltinToolNames(),
 		Logger:   a.log,
 	})
 }

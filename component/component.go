@@ -138,6 +138,10 @@ func (m *Manager) Close(ctx context.Context) error { return m.rt.Close(ctx) }
 // process (the CLI) may have changed. It reports whether any component was added,
 // replaced or removed, and so whether the set of tools may have changed.
 func (m *Manager) Sync() (changed bool, err error) {
+	// The folder is read and the result installed under one lock, so that a Load or
+	// Unload of this Manager cannot fall in between and be undone by a stale listing.
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	metas, listErr := m.reg.List()
 	if listErr != nil && len(metas) == 0 {
 		return false, fmt.Errorf("list components: %w", listErr)
@@ -146,7 +150,6 @@ func (m *Manager) Sync() (changed bool, err error) {
 		m.log.Warn("some components could not be read", "err", listErr)
 	}
 	next := make(map[string]*loaded, len(metas))
-	m.mu.RLock()
 	for _, meta := range metas {
 		if cur, ok := m.comps[meta.ID]; ok && cur.meta.Digest == meta.Digest {
 			next[meta.ID] = cur
@@ -159,10 +162,7 @@ func (m *Manager) Sync() (changed bool, err error) {
 		}
 		next[meta.ID] = &loaded{meta: meta, tools: tools}
 	}
-	m.mu.RUnlock()
 
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	changed = len(next) != len(m.comps)
 	for id, c := range next {
 		if m.comps[id] != c {
@@ -175,6 +175,11 @@ func (m *Manager) Sync() (changed bool, err error) {
 	index, err := m.indexTools(next)
 	if err != nil {
 		return false, err
+	}
+	for id, c := range m.comps {
+		if next[id] != c {
+			c.release() // removed or replaced
+		}
 	}
 	m.comps, m.tools = next, index
 	return true, nil
@@ -248,8 +253,8 @@ func (m *Manager) Load(ctx context.Context, uri string, opts LoadOptions) (Info,
 		mod.Close(ctx)
 		return Info{}, err
 	}
-	c := &loaded{tools: tools, module: mod}
-	c.once.Do(func() {}) // compiled already
+	c := &loaded{meta: registry.Metadata{ID: f.ID}, tools: tools, module: mod} // ID for clash messages
+	c.once.Do(func() {})                                                       // compiled already
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -269,8 +274,8 @@ func (m *Manager) Load(ctx context.Context, uri string, opts LoadOptions) (Info,
 		mod.Close(ctx)
 		return Info{}, err
 	}
-	if old := m.comps[f.ID]; old != nil && old.module != nil {
-		go old.module.Close(context.Background()) // waits for its calls in progress
+	if old := m.comps[f.ID]; old != nil {
+		old.release()
 	}
 	m.comps, m.tools = next, index
 	m.log.Info("component loaded", "component", f.ID, "source", f.Source, "digest", c.meta.Digest, "tools", len(tools))
@@ -314,8 +319,8 @@ func (m *Manager) Unload(ctx context.Context, id string, deleteSecrets bool) (se
 		secretsKept = sec.Len()
 	}
 	next := cloneMap(m.comps)
-	if c := next[id]; c != nil && c.module != nil {
-		go c.module.Close(context.Background())
+	if c := next[id]; c != nil {
+		c.release()
 	}
 	delete(next, id)
 	index, _ := m.indexTools(next) // removing a component cannot create a clash
@@ -361,6 +366,21 @@ func (m *Manager) Tools() []Tool {
 	return out
 }
 
+// release closes c's module, which a Load, Unload or Sync has just removed, in the
+// background: it waits for a compilation in progress (reading c.module any earlier would
+// race with it) and Module.Close waits for the calls in progress. A call that reaches
+// c later fails with ErrNotFound.
+func (c *loaded) release() {
+	go func() {
+		c.once.Do(func() {
+			c.err = fmt.Errorf("%w: the component was unloaded or replaced", ErrNotFound)
+		})
+		if c.module != nil {
+			c.module.Close(context.Background())
+		}
+	}()
+}
+
 func (c *loaded) info() Info {
 	return Info{
 		ID: c.meta.ID, Source: c.meta.Source, Digest: c.meta.Digest, Size: c.meta.Size,
@@ -403,7 +423,8 @@ func (m *Manager) Call(ctx context.Context, tool string, args json.RawMessage) (
 	}
 	res, err := mod.Call(ctx, tool, args, opts)
 	if err != nil {
-		return Result{}, fmt.Errorf("tool %q of component %s: %w", tool, compid.Quote(id), err)
+		// The error may quote the module's stderr (after a crash): redacted like Text.
+		return Result{}, redactError(env, fmt.Errorf("tool %q of component %s: %w", tool, compid.Quote(id), err))
 	}
 	out := Result{ComponentID: id, IsError: res.IsError()}
 	if out.IsError {
@@ -485,3 +506,21 @@ func redact(env envmerge.Env, s string) string {
 	}
 	return s
 }
+
+// redactError returns err with its message redacted like Result.Text. errors.Is still
+// sees what err wraps; nothing else of err is reachable, as it may hold plaintext.
+func redactError(env envmerge.Env, err error) error {
+	msg := err.Error()
+	if r := redact(env, msg); r != msg {
+		return &redactedError{msg: r, err: err}
+	}
+	return err
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string        { return e.msg }
+func (e *redactedError) Is(target error) bool { return errors.Is(e.err, target) }

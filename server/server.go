@@ -19,18 +19,24 @@ const Instructions = `wassette runs sandboxed WebAssembly tools ("components") a
 	`secrets, such as API keys, which the component receives as environment variables. ` +
 	`Use list-secrets to see a component's keys (values are always masked), set-secret to store ` +
 	`a value the user gave you, and delete-secret to remove one. Changes apply from the ` +
-	`component's next call, with no restart. Secret values can never be read back through this server.`
+	`component's next call, with no restart. Secret values can never be read back through this server. ` +
+	`load-component, unload-component and list-components manage components; each loaded component's ` +
+	`tools appear in the tool list (the server announces changes). A component starts with no ` +
+	`network, folder or host-variable access: get-policy shows what it has, and the grant-*-permission ` +
+	`and revoke-*-permission tools change it.`
 
 // New returns the MCP server, named Name and announcing version and Instructions, with
-// panic recovery and output-schema validation; add tools to it before serving. Requests
-// are logged on log at debug level.
+// panic recovery and output-schema validation; add tools to it before serving. It
+// announces tools.listChanged and sends notifications/tools/list_changed whenever tools
+// are added or deleted, as when a component is loaded or unloaded. Requests are logged
+// on log at debug level.
 func New(version string, log *slog.Logger) *mcpserver.MCPServer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return mcpserver.NewMCPServer(Name, version,
 		mcpserver.WithInstructions(Instructions),
-		mcpserver.WithToolCapabilities(false),
+		mcpserver.WithToolCapabilities(true),
 		mcpserver.WithRecovery(),
 		mcpserver.WithOutputSchemaValidation(),
 		mcpserver.WithLogger(debugLogger(log)),

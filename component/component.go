@@ -424,7 +424,7 @@ func (m *Manager) Call(ctx context.Context, tool string, args json.RawMessage) (
 	res, err := mod.Call(ctx, tool, args, opts)
 	if err != nil {
 		// The error may quote the module's stderr (after a crash): redacted like Text.
-		return Result{}, redactError(env, fmt.Errorf("tool %q of component %s: %w", tool, compid.Quote(id), err))
+		return Result{}, redactError(env, fmt.Errorf("component %s: %w", compid.Quote(id), err)) // err names the tool
 	}
 	out := Result{ComponentID: id, IsError: res.IsError()}
 	if out.IsError {

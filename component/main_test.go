@@ -8,8 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,22 +18,23 @@ import (
 
 	"github.com/wassette/wassette/component"
 	"github.com/wassette/wassette/component/runtime"
+	"github.com/wassette/wassette/internal/wasmtest"
 	"github.com/wassette/wassette/policy"
 	"github.com/wassette/wassette/secretstore"
 )
 
-// testComponents are the modules the tests load, built once per test binary by
-// TestMain (GOOS=wasip1 GOARCH=wasm) into <testWasmDir>/<name>.wasm.
+// testComponents are the modules the tests load (packages, from the module root),
+// built once per test binary by TestMain.
 var testComponents = map[string]string{
-	"echo":      "../examples/echo",
-	"weather":   "../examples/weather",
-	"misbehave": "./runtime/testdata/misbehave",
-	"envtwin":   "./testdata/envtwin",
+	"echo":      "examples/echo",
+	"weather":   "examples/weather",
+	"misbehave": "component/runtime/testdata/misbehave",
+	"envtwin":   "component/testdata/envtwin",
 }
 
 var (
-	testWasmDir string // holds <name>.wasm
-	testCache   string // compilation cache shared by the tests' Managers
+	wasmFiles = map[string]string{} // name -> .wasm path
+	testCache string                // compilation cache shared by the tests' Managers
 )
 
 func TestMain(m *testing.M) {
@@ -47,30 +48,20 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	testWasmDir = filepath.Join(dir, "wasm")
+	defer wasmtest.Cleanup()
 	testCache = filepath.Join(dir, "cache")
-	build := filepath.Join(dir, "build")
-	// One go build for all modules: the packages build in parallel and each
-	// lands in build/<last path element>.
-	args := []string{"build", "-o", build + string(filepath.Separator)}
-	for _, pkg := range testComponents {
-		args = append(args, pkg)
+	names := slices.Sorted(maps.Keys(testComponents))
+	var pkgs []string
+	for _, name := range names {
+		pkgs = append(pkgs, testComponents[name])
 	}
-	cmd := exec.Command("go", args...)
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the test components: %v\n%s", err, out)
-		return 1
-	}
-	if err := os.MkdirAll(testWasmDir, 0o700); err != nil {
+	paths, err := wasmtest.Build(pkgs...)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	for name, pkg := range testComponents {
-		if err := os.Rename(filepath.Join(build, filepath.Base(pkg)), wasmPath(name)); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
+	for i, name := range names {
+		wasmFiles[name] = paths[i]
 	}
 	if err := warmCache(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -109,7 +100,7 @@ func warmCache() error {
 }
 
 // wasmPath is the file of test component name.
-func wasmPath(name string) string { return filepath.Join(testWasmDir, name+".wasm") }
+func wasmPath(name string) string { return wasmFiles[name] }
 
 func wasmBytes(t testing.TB, name string) []byte {
 	t.Helper()

@@ -3,12 +3,8 @@ package test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,42 +13,20 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/wassette/wassette/internal/wasmtest"
 )
 
 // The example components are built once per test process, next to the wassette binary
 // (in the folder TestMain removes), or in a temporary folder of their own when
 // WASSETTE_BIN names a binary built elsewhere.
-var wasmBuild struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
-// exampleWasm builds examples/<name> for wasip1 and returns the module's path.
+// exampleWasm returns the path of examples/<name> built as <name>.wasm.
 func exampleWasm(t testing.TB, name string) string {
 	t.Helper()
-	buildWassette(t)
-	wasmBuild.once.Do(func() {
-		wasmBuild.dir = build.dir
-		if wasmBuild.dir == "" {
-			if wasmBuild.dir, wasmBuild.err = os.MkdirTemp("", "wassette-e2e-wasm-"); wasmBuild.err != nil {
-				return
-			}
-		}
-		for _, ex := range []string{"echo", "weather"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(wasmBuild.dir, ex+".wasm"), "./examples/"+ex)
-			cmd.Dir = ".." // the module root
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				wasmBuild.err = errors.New("building examples/" + ex + ": " + err.Error() + "\n" + string(out))
-				return
-			}
-		}
-	})
-	if wasmBuild.err != nil {
-		t.Fatal(wasmBuild.err)
+	paths, err := wasmtest.Build("examples/" + name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return filepath.Join(wasmBuild.dir, name+".wasm")
+	return paths[0]
 }
 
 // fakeWeatherAPI stands in for the weather service on loopback. It records the key of

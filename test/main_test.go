@@ -5,10 +5,13 @@ package test
 import (
 	"os"
 	"testing"
+
+	"github.com/wassette/wassette/internal/wasmtest"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	removeBuild()
+	wasmtest.Cleanup()
 	os.Exit(code)
 }

@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,47 +22,36 @@ import (
 
 	"github.com/wassette/wassette/component"
 	"github.com/wassette/wassette/internal/policyview"
+	"github.com/wassette/wassette/internal/wasmtest"
 	"github.com/wassette/wassette/policy"
 	"github.com/wassette/wassette/secretstore"
 )
 
-// The example components are built once per test binary, into a folder TestMain
-// removes, which also holds the shared compilation cache.
-var examples struct {
-	once sync.Once
-	dir  string
-	err  error
-}
+// compileCache is the compilation cache the tests' Managers share, so that each module
+// is compiled once per test binary.
+var compileCache string
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if examples.dir != "" {
-		os.RemoveAll(examples.dir)
+	dir, err := os.MkdirTemp("", "wassette-tools-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
+	compileCache = filepath.Join(dir, "cache")
+	code := m.Run()
+	wasmtest.Cleanup()
+	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
 // exampleWasm returns the path of examples/<name> built as <name>.wasm.
 func exampleWasm(t testing.TB, name string) string {
 	t.Helper()
-	examples.once.Do(func() {
-		if examples.dir, examples.err = os.MkdirTemp("", "wassette-tools-test-"); examples.err != nil {
-			return
-		}
-		for _, ex := range []string{"echo", "weather"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(examples.dir, ex+".wasm"), "./examples/"+ex)
-			cmd.Dir = ".." // the module root
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				examples.err = errors.New("building examples/" + ex + ": " + err.Error() + "\n" + string(out))
-				return
-			}
-		}
-	})
-	if examples.err != nil {
-		t.Fatal(examples.err)
+	paths, err := wasmtest.Build("examples/" + name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return filepath.Join(examples.dir, name+".wasm")
+	return paths[0]
 }
 
 const listChanged = "notifications/tools/list_changed"
@@ -84,7 +72,6 @@ type compHarness struct {
 // compilation cache.
 func openManager(t *testing.T, data string, log *slog.Logger, environ []string) (*component.Manager, *secretstore.Store, *policy.Store) {
 	t.Helper()
-	exampleWasm(t, "echo") // build first, so that the cache folder exists
 	store, err := secretstore.Open(filepath.Join(data, "secrets"))
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +81,7 @@ func openManager(t *testing.T, data string, log *slog.Logger, environ []string) 
 		t.Fatal(err)
 	}
 	mgr, err := component.Open(context.Background(), component.Config{
-		Dir: filepath.Join(data, "components"), CacheDir: filepath.Join(examples.dir, "cache"),
+		Dir: filepath.Join(data, "components"), CacheDir: compileCache,
 		Secrets: store, Policies: policies, Environ: append([]string{}, environ...),
 		Reserved: BuiltinToolNames(), Logger: log,
 	})
@@ -751,7 +738,7 @@ func TestSyncPicksUpOtherProcess(t *testing.T) {
 	secrets, _ := secretstore.Open(filepath.Join(h.data, "secrets"))
 	policies, _ := policy.Open(filepath.Join(h.data, "components"))
 	cli, err := component.Open(context.Background(), component.Config{
-		Dir: filepath.Join(h.data, "components"), CacheDir: filepath.Join(examples.dir, "cache"),
+		Dir: filepath.Join(h.data, "components"), CacheDir: compileCache,
 		Secrets: secrets, Policies: policies, Environ: []string{},
 	})
 	if err != nil {

@@ -3,23 +3,27 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
+
+	"github.com/wassette/wassette/internal/wasmtest"
 )
 
-// Test components, built once per test binary by TestMain.
+// Test components (packages, from the module root), built once per test binary by
+// TestMain.
 var testComponents = map[string]string{
-	"echo":      "../../examples/echo",
-	"weather":   "../../examples/weather",
-	"misbehave": "./testdata/misbehave",
+	"echo":      "examples/echo",
+	"weather":   "examples/weather",
+	"misbehave": "component/runtime/testdata/misbehave",
 }
 
 var (
-	testWasmDir string // holds <name>.wasm
-	testCache   string // compilation cache of the shared runtime
+	wasmFiles = map[string]string{} // name -> .wasm path
+	testCache string                // compilation cache of the shared runtime
 
 	sharedOnce sync.Once
 	sharedRT   *Runtime
@@ -40,15 +44,20 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	testWasmDir = filepath.Join(dir, "wasm")
+	defer wasmtest.Cleanup()
 	testCache = filepath.Join(dir, "cache")
-	for name, pkg := range testComponents {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(testWasmDir, name+".wasm"), pkg)
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building test component %s: %v\n%s", pkg, err, out)
-			return 1
-		}
+	names := slices.Sorted(maps.Keys(testComponents))
+	var pkgs []string
+	for _, name := range names {
+		pkgs = append(pkgs, testComponents[name])
+	}
+	paths, err := wasmtest.Build(pkgs...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for i, name := range names {
+		wasmFiles[name] = paths[i]
 	}
 	code := m.Run()
 	if sharedRT != nil {
@@ -59,7 +68,7 @@ func testMain(m *testing.M) int {
 
 func wasmBytes(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testWasmDir, name+".wasm"))
+	b, err := os.ReadFile(wasmFiles[name])
 	if err != nil {
 		t.Fatal(err)
 	}

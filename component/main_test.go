@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,8 +32,8 @@ var testComponents = map[string]string{
 }
 
 var (
-	wasmFiles = map[string]string{} // name -> .wasm path
-	testCache string                // compilation cache shared by the tests' Managers
+	wasmFiles map[string]string // name -> .wasm path
+	testCache string            // compilation cache shared by the tests' Managers
 )
 
 func TestMain(m *testing.M) {
@@ -50,18 +49,9 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	defer wasmtest.Cleanup()
 	testCache = filepath.Join(dir, "cache")
-	names := slices.Sorted(maps.Keys(testComponents))
-	var pkgs []string
-	for _, name := range names {
-		pkgs = append(pkgs, testComponents[name])
-	}
-	paths, err := wasmtest.Build(pkgs...)
-	if err != nil {
+	if wasmFiles, err = wasmtest.BuildNamed(testComponents); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
-	}
-	for i, name := range names {
-		wasmFiles[name] = paths[i]
 	}
 	if err := warmCache(); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -3,10 +3,8 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 
@@ -22,8 +20,8 @@ var testComponents = map[string]string{
 }
 
 var (
-	wasmFiles = map[string]string{} // name -> .wasm path
-	testCache string                // compilation cache of the shared runtime
+	wasmFiles map[string]string // name -> .wasm path
+	testCache string            // compilation cache of the shared runtime
 
 	sharedOnce sync.Once
 	sharedRT   *Runtime
@@ -46,18 +44,9 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	defer wasmtest.Cleanup()
 	testCache = filepath.Join(dir, "cache")
-	names := slices.Sorted(maps.Keys(testComponents))
-	var pkgs []string
-	for _, name := range names {
-		pkgs = append(pkgs, testComponents[name])
-	}
-	paths, err := wasmtest.Build(pkgs...)
-	if err != nil {
+	if wasmFiles, err = wasmtest.BuildNamed(testComponents); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
-	}
-	for i, name := range names {
-		wasmFiles[name] = paths[i]
 	}
 	code := m.Run()
 	if sharedRT != nil {

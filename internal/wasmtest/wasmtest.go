@@ -6,6 +6,7 @@ package wasmtest
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -77,6 +78,25 @@ func build(pkgs []string) error {
 		built[p] = wasm
 	}
 	return nil
+}
+
+// BuildNamed builds the packages of names (name -> package, as for Build) in one go
+// build and returns name -> module path.
+func BuildNamed(names map[string]string) (map[string]string, error) {
+	keys := slices.Sorted(maps.Keys(names))
+	pkgs := make([]string, len(keys))
+	for i, k := range keys {
+		pkgs[i] = names[k]
+	}
+	paths, err := Build(pkgs...)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(keys))
+	for i, k := range keys {
+		out[k] = paths[i]
+	}
+	return out, nil
 }
 
 // Cleanup removes every module Build made.

@@ -249,15 +249,15 @@ func (a *app) permissionResetCmd() *cobra.Command {
 	}
 }
 
-// storageURI accepts an fs:// URI or a path, made absolute.
+// storageURI accepts an fs:// URI or a path; a relative path is taken from the working
+// directory, which a person at the CLI means (a server's would mean nothing).
 func storageURI(s string) (string, error) {
-	if strings.Contains(s, "://") {
-		return s, policy.ValidateStorageURI(s)
+	if !strings.Contains(s, "://") {
+		abs, err := filepath.Abs(s)
+		if err != nil {
+			return "", err
+		}
+		s = abs
 	}
-	abs, err := filepath.Abs(s)
-	if err != nil {
-		return "", err
-	}
-	uri := "fs://" + filepath.ToSlash(abs)
-	return uri, policy.ValidateStorageURI(uri)
+	return policy.StorageURI(s)
 }

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -222,6 +223,16 @@ func ValidateStorageURI(uri string) error {
 		return fmt.Errorf("storage URI %q contains a NUL byte", uri)
 	}
 	return nil
+}
+
+// StorageURI returns the fs:// URI a policy holds for s: s itself if it is an fs://
+// URI, or "fs://" and s if s is an absolute path. The result is checked.
+func StorageURI(s string) (string, error) {
+	uri := s
+	if !strings.Contains(s, "://") && filepath.IsAbs(s) {
+		uri = "fs://" + filepath.ToSlash(filepath.Clean(s))
+	}
+	return uri, ValidateStorageURI(uri)
 }
 
 // ValidateHost checks a network grant: a host name or IP address, optionally with a port,

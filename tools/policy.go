@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -302,11 +301,8 @@ func (c *Components) update(id string, change func(*policy.Policy) error) (chang
 
 // storageTarget turns a uri argument into the fs:// URI a policy holds.
 func storageTarget(s string) (string, *mcp.CallToolResult) {
-	uri := s
-	if !strings.Contains(s, "://") && filepath.IsAbs(s) {
-		uri = "fs://" + filepath.ToSlash(filepath.Clean(s))
-	}
-	if err := policy.ValidateStorageURI(uri); err != nil {
+	uri, err := policy.StorageURI(s)
+	if err != nil {
 		return "", toolError("%v. Give the folder as fs:// and an absolute path, e.g. \"fs:///home/me/data\", "+
 			"or as an absolute path.", err)
 	}

@@ -73,7 +73,16 @@ type Manager struct {
 	mu    sync.RWMutex
 	comps map[string]*loaded // by component ID
 	tools map[string]*loaded // by tool name
+	// synced is the components folder's mtime when Sync last read it at rest. Every
+	// change to the folder is a rename or removal, which moves that time, so while it
+	// stands still Sync has nothing to read.
+	synced time.Time
 }
+
+// folderSettle is how old the folder's mtime must be before Sync trusts it to reveal
+// the next change: a change within the same timestamp tick would leave it as it was
+// (the rule internal/safefile applies to files).
+const folderSettle = 2 * time.Second
 
 // loaded is one component in memory. Its module is compiled on first use after a
 // restart (from the on-disk cache), and at once when it is loaded.
@@ -142,12 +151,22 @@ func (m *Manager) Sync() (changed bool, err error) {
 	// Unload of this Manager cannot fall in between and be undone by a stale listing.
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	var stamp time.Time // the folder's mtime, if it is old enough to trust
+	if fi, err := os.Stat(m.cfg.Dir); err == nil {
+		if !m.synced.IsZero() && fi.ModTime().Equal(m.synced) {
+			return false, nil
+		}
+		if time.Since(fi.ModTime()) >= folderSettle {
+			stamp = fi.ModTime()
+		}
+	}
 	metas, listErr := m.reg.List()
 	if listErr != nil && len(metas) == 0 {
 		return false, fmt.Errorf("list components: %w", listErr)
 	}
 	if listErr != nil {
 		m.log.Warn("some components could not be read", "err", listErr)
+		stamp = time.Time{} // read again next time, to pick up a fix
 	}
 	next := make(map[string]*loaded, len(metas))
 	for _, meta := range metas {
@@ -170,6 +189,7 @@ func (m *Manager) Sync() (changed bool, err error) {
 		}
 	}
 	if !changed {
+		m.synced = stamp
 		return false, nil
 	}
 	index, err := m.indexTools(next)
@@ -182,6 +202,7 @@ func (m *Manager) Sync() (changed bool, err error) {
 		}
 	}
 	m.comps, m.tools = next, index
+	m.synced = stamp
 	return true, nil
 }
 

@@ -1003,3 +1003,44 @@ func TestOpenNeedsStores(t *testing.T) {
 		t.Error("Open without stores succeeded")
 	}
 }
+
+// TestSyncAtRest: once the components folder has been still for a while, Sync answers
+// from its mtime without reading the folder, and a change by another process still
+// shows on the next Sync.
+func TestSyncAtRest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	f.load(t, "echo", "")
+	cfg2 := f.cfg
+	var err error
+	if cfg2.Secrets, err = secretstore.Open(f.secDir); err != nil {
+		t.Fatal(err)
+	}
+	if cfg2.Policies, err = policy.Open(f.polDir); err != nil {
+		t.Fatal(err)
+	}
+	m2 := f.open(t, cfg2)
+
+	time.Sleep(2100 * time.Millisecond) // let the folder settle
+	for range 2 {                       // the first records the folder at rest, the second skips
+		if changed, err := f.m.Sync(); err != nil || changed {
+			t.Fatalf("Sync of a folder at rest = %v, %v", changed, err)
+		}
+	}
+	if _, err := m2.Load(ctx, wasmPath("weather"), component.LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := f.m.Sync(); err != nil || !changed {
+		t.Fatalf("Sync after a load elsewhere = %v, %v; want changed", changed, err)
+	}
+	if _, ok := f.m.Get("weather"); !ok {
+		t.Error("weather not picked up")
+	}
+	if _, err := m2.Unload(ctx, "weather", false); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := f.m.Sync(); err != nil || !changed {
+		t.Fatalf("Sync after an unload elsewhere = %v, %v; want changed", changed, err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -27,32 +28,59 @@ const MaxMessageBytes = 4 << 20
 //
 // out carries JSON-RPC messages and nothing else. Lines longer than MaxMessageBytes are
 // dropped and answered with an error, blank lines are skipped, and malformed messages get
-// the JSON-RPC error mcp-go gives them; none of these stop the server.
+// a JSON-RPC parse error; none of these stop the server.
 //
-// mcp-go keeps a single stdio session per process, so only one ServeStdio may run at a
-// time.
+// Every request runs on its own goroutine, so a ping or a list-secrets is answered while
+// component calls are running. A request the client cancels (notifications/cancelled)
+// is stopped and gets no answer. Until initialize has been answered, only initialize,
+// ping and server/discover are served to a client of the initialize-based revisions;
+// requests that carry the 2026-07-28 revision in _meta need no initialize. Batches are
+// answered as their revision says: 2025-03-26 with an array of responses, the others
+// with an Invalid Request error.
+//
+// When in ends, the requests already read are answered (for up to 30s) before
+// ServeStdio returns.
 func ServeStdio(ctx context.Context, s *mcpserver.MCPServer, in io.Reader, out io.Writer, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w := &lockedWriter{w: out}
-	pr, pw := io.Pipe()
-	go func() {
-		err := copyMessages(in, pw, w, log)
-		if err == nil {
-			// mcp-go drops the requests still queued when its input ends, so let the
-			// answers to those already sent be written first.
-			w.drain(ctx, drainTimeout)
-		}
-		pw.CloseWithError(err)
-	}()
-	defer pr.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c := &stdioConn{
+		s:        s,
+		out:      out,
+		log:      log,
+		session:  newStdioSession(),
+		inflight: map[string]*stdioRequest{},
+	}
+	if err := s.RegisterSession(ctx, c.session); err != nil {
+		return fmt.Errorf("serving MCP on stdio: %w (only one stdio server may run at a time)", err)
+	}
+	defer s.UnregisterSession(context.WithoutCancel(ctx), c.session.SessionID())
+	c.ctx = mcpserver.WithSupportedProtocolVersions(s.WithContext(ctx, c.session), StdioVersions)
 
-	stdio := mcpserver.NewStdioServer(s)
-	stdio.SetErrorLogger(stdLogger(log, slog.LevelWarn))
-	err := stdio.Listen(ctx, pr, w)
-	if ctx.Err() != nil || errors.Is(err, io.EOF) {
-		return nil
+	go c.forwardNotifications(ctx)
+
+	readErr := make(chan error, 1)
+	go func() { readErr <- readMessages(in, c.handleLine, c.oversize, log) }()
+
+	var err error
+	select {
+	case err = <-readErr:
+		// The requests still running get their answers first.
+		done := make(chan struct{})
+		go func() { c.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+		case <-time.After(drainTimeout):
+			log.Warn("stdin ended; stopping requests still running", "timeout", drainTimeout)
+		}
+	case <-ctx.Done():
+	}
+	cancel()
+	if werr := c.writeErr(); werr != nil {
+		return fmt.Errorf("serving MCP on stdio: writing stdout: %w", werr)
 	}
 	if err != nil {
 		return fmt.Errorf("serving MCP on stdio: %w", err)
@@ -64,62 +92,212 @@ func ServeStdio(ctx context.Context, s *mcpserver.MCPServer, in io.Reader, out i
 // to the requests it has read.
 const drainTimeout = 30 * time.Second
 
-// lockedWriter serialises whole writes, so an error written here never interleaves with
-// a message written by mcp-go (which writes each message with one Write call). It also
-// counts the requests sent to mcp-go that have not been answered yet.
-type lockedWriter struct {
-	mu      sync.Mutex
-	w       io.Writer
-	pending int // requests forwarded and not answered yet
+// stdioConn is one stdio client.
+type stdioConn struct {
+	s       *mcpserver.MCPServer
+	ctx     context.Context // carries the session
+	log     *slog.Logger
+	session *stdioSession
+	wg      sync.WaitGroup // requests running
+
+	outMu  sync.Mutex
+	out    io.Writer
+	outErr error
+
+	mu          sync.Mutex
+	inflight    map[string]*stdioRequest // by idKey
+	initialized bool                     // initialize was answered
+	version     string                   // negotiated by initialize
 }
 
-// envelope is what it takes to tell a request from a response.
-type envelope struct {
-	ID     json.RawMessage `json:"id"`
-	Method *string         `json:"method"`
+// stdioRequest is a request being served.
+type stdioRequest struct {
+	cancelled atomic.Bool
 }
 
-func (e envelope) hasID() bool { return len(e.ID) > 0 && string(e.ID) != "null" }
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	var e envelope
-	answer := json.Unmarshal(p, &e) == nil && e.hasID() && e.Method == nil
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if answer && l.pending > 0 {
-		l.pending--
+// write writes one message as one line.
+func (c *stdioConn) write(b []byte) {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	if c.outErr != nil {
+		return
 	}
-	return l.w.Write(p)
-}
-
-// sent records a line forwarded to mcp-go; a request is expected to get an answer.
-func (l *lockedWriter) sent(line []byte) {
-	var e envelope
-	if json.Unmarshal(line, &e) == nil && e.hasID() && e.Method != nil {
-		l.mu.Lock()
-		l.pending++
-		l.mu.Unlock()
+	line := make([]byte, 0, len(b)+1)
+	line = append(append(line, bytes.TrimSpace(b)...), '\n')
+	if _, err := c.out.Write(line); err != nil {
+		c.outErr = err
 	}
 }
 
-// drain waits until every request sent has been answered, ctx is done or timeout passes.
-func (l *lockedWriter) drain(ctx context.Context, timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		l.mu.Lock()
-		n := l.pending
-		l.mu.Unlock()
-		if n == 0 {
+func (c *stdioConn) writeErr() error {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	return c.outErr
+}
+
+func (c *stdioConn) oversize(n int) {
+	c.write(errorResponse(nil, mcp.INVALID_REQUEST, "message of %d bytes dropped: the limit is %d bytes", n, MaxMessageBytes))
+}
+
+// handleLine serves one line: a message or a batch.
+func (c *stdioConn) handleLine(line []byte) {
+	if !isBatch(line) {
+		c.handle(line, func(resp []byte) { c.write(resp) })
+		return
+	}
+	c.mu.Lock()
+	version := c.version
+	c.mu.Unlock()
+	elems, ok := splitBatch(line)
+	if !ok || !batchesAllowed(version) {
+		if !ok && version != "" {
+			c.write(errorResponse(nil, mcp.INVALID_REQUEST, "invalid JSON-RPC batch: send a non-empty array of messages"))
 			return
 		}
-		time.Sleep(5 * time.Millisecond)
+		c.write(batchRefusal(version))
+		return
+	}
+	// The answers to a batch go out together, as one array, once every request in it is
+	// answered.
+	var mu sync.Mutex
+	var responses [][]byte
+	var pending sync.WaitGroup
+	for _, e := range elems {
+		pending.Add(1)
+		var once sync.Once
+		c.handle(e, func(resp []byte) {
+			once.Do(func() {
+				mu.Lock()
+				responses = append(responses, resp)
+				mu.Unlock()
+				pending.Done()
+			})
+		}, pending.Done)
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		pending.Wait()
+		if len(responses) > 0 {
+			c.write(joinBatch(responses))
+		}
+	}()
+}
+
+// handle serves one message. answer receives its response, if it gets one; noAnswer,
+// if given, is called instead when it gets none (a notification, a response, a
+// cancelled request).
+func (c *stdioConn) handle(raw []byte, answer func([]byte), noAnswer ...func()) {
+	none := func() {
+		for _, f := range noAnswer {
+			f()
+		}
+	}
+	m, ok := parseMessage(raw)
+	switch {
+	case !ok:
+		// Not a JSON object: mcp-go answers with its parse error.
+		c.respond(raw, nil, answer, none)
+		return
+	case m.Method == "":
+		// A response to one of our requests (mcp-go sends none on stdio); nothing to do.
+		none()
+		return
+	case m.isNotification():
+		if m.Method == string(mcp.MethodNotificationCancelled) && len(m.Params.RequestID) > 0 {
+			c.mu.Lock()
+			if r := c.inflight[idKey(m.Params.RequestID)]; r != nil {
+				r.cancelled.Store(true)
+			}
+			c.mu.Unlock()
+		}
+		// mcp-go cancels the request's context; notifications are cheap, so serve them
+		// in order, on the reading goroutine.
+		c.respond(raw, nil, answer, none)
+		return
+	}
+	if !m.modern() {
+		c.mu.Lock()
+		ready := c.initialized
+		c.mu.Unlock()
+		if !ready && !allowedBeforeInit(m.Method) {
+			answer(notInitialized(m))
+			return
+		}
+	}
+	key := idKey(m.ID)
+	r := &stdioRequest{}
+	c.mu.Lock()
+	c.inflight[key] = r
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.respond(raw, r, func(resp []byte) {
+			if m.Method == string(mcp.MethodInitialize) && !m.modern() {
+				c.initializedBy(resp)
+			}
+			answer(resp)
+		}, none)
+		c.mu.Lock()
+		if c.inflight[key] == r {
+			delete(c.inflight, key)
+		}
+		c.mu.Unlock()
+	}()
+}
+
+// respond runs raw through mcp-go and passes on its response, unless r was cancelled.
+func (c *stdioConn) respond(raw []byte, r *stdioRequest, answer func([]byte), none func()) {
+	resp := c.s.HandleMessage(c.ctx, raw)
+	if resp == nil || (r != nil && r.cancelled.Load()) {
+		none()
+		return
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		c.log.Error("encoding a response", "err", err)
+		b = errorResponse(nil, mcp.INTERNAL_ERROR, "the response could not be encoded")
+	}
+	answer(b)
+}
+
+// initializedBy records a successful initialize response: from now on the session is
+// initialized, at the revision it names.
+func (c *stdioConn) initializedBy(resp []byte) {
+	var r struct {
+		Result *struct {
+			ProtocolVersion string `json:"protocolVersion"`
+		} `json:"result"`
+	}
+	if json.Unmarshal(resp, &r) != nil || r.Result == nil {
+		return
+	}
+	c.mu.Lock()
+	c.initialized, c.version = true, r.Result.ProtocolVersion
+	c.mu.Unlock()
+}
+
+// forwardNotifications writes the notifications mcp-go sends the session (such as
+// notifications/tools/list_changed) until ctx is done.
+func (c *stdioConn) forwardNotifications(ctx context.Context) {
+	for {
+		select {
+		case n := <-c.session.notes:
+			b, err := json.Marshal(n)
+			if err == nil {
+				c.write(b)
+			}
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
-// copyMessages copies the lines of in to dst, each ending in a newline, skipping blank
-// ones. A line over MaxMessageBytes is discarded as it is read and answered on out with
-// a JSON-RPC error. It returns nil at the end of in.
-func copyMessages(in io.Reader, dst io.Writer, out *lockedWriter, log *slog.Logger) error {
+// readMessages calls handle with each line of in, without its newline, skipping blank
+// ones. A line over MaxMessageBytes is discarded as it is read and reported to oversize
+// with its length. It returns nil at the end of in.
+func readMessages(in io.Reader, handle func([]byte), oversize func(int), log *slog.Logger) error {
 	r := bufio.NewReaderSize(in, 64<<10)
 	var line []byte
 	for {
@@ -132,22 +310,14 @@ func copyMessages(in io.Reader, dst io.Writer, out *lockedWriter, log *slog.Logg
 				n += len(chunk)
 			}
 			log.Warn("dropped an oversize message on stdin", "bytes", n, "limit", MaxMessageBytes)
-			if _, werr := out.Write(oversizeError(n)); werr != nil {
-				return werr
-			}
+			oversize(n)
 		} else {
 			line = append(line, chunk...)
 			if errors.Is(err, bufio.ErrBufferFull) {
 				continue
 			}
-			if len(bytes.TrimSpace(line)) > 0 {
-				if line[len(line)-1] != '\n' {
-					line = append(line, '\n') // a last line without newline still counts
-				}
-				out.sent(line)
-				if _, werr := dst.Write(line); werr != nil {
-					return werr
-				}
+			if t := bytes.TrimSpace(line); len(t) > 0 {
+				handle(bytes.Clone(t))
 			}
 			line = line[:0]
 		}
@@ -160,16 +330,60 @@ func copyMessages(in io.Reader, dst io.Writer, out *lockedWriter, log *slog.Logg
 	}
 }
 
-// oversizeError is the JSON-RPC error line that answers a message over the size limit.
-// Its id is null: the message was not parsed, so its id is unknown.
-func oversizeError(n int) []byte {
-	b, _ := json.Marshal(mcp.JSONRPCError{
-		JSONRPC: mcp.JSONRPC_VERSION,
-		ID:      mcp.NewRequestId(nil),
-		Error: mcp.JSONRPCErrorDetails{
-			Code:    mcp.INVALID_REQUEST,
-			Message: fmt.Sprintf("message of %d bytes dropped: the limit is %d bytes", n, MaxMessageBytes),
-		},
-	})
-	return append(b, '\n')
+// stdioSession is the one session of a stdio server.
+type stdioSession struct {
+	notes       chan mcp.JSONRPCNotification
+	initialized atomic.Bool
+
+	mu         sync.Mutex
+	clientInfo mcp.Implementation
+	clientCaps mcp.ClientCapabilities
+	version    string
+}
+
+func newStdioSession() *stdioSession {
+	return &stdioSession{notes: make(chan mcp.JSONRPCNotification, 100)}
+}
+
+func (s *stdioSession) SessionID() string                                  { return "stdio" }
+func (s *stdioSession) NotificationChannel() chan<- mcp.JSONRPCNotification { return s.notes }
+func (s *stdioSession) Initialize()                                         { s.initialized.Store(true) }
+func (s *stdioSession) Initialized() bool                                   { return s.initialized.Load() }
+
+func (s *stdioSession) GetClientInfo() mcp.Implementation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.clientInfo
+}
+
+func (s *stdioSession) SetClientInfo(i mcp.Implementation) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clientInfo = i
+}
+
+func (s *stdioSession) GetClientCapabilities() mcp.ClientCapabilities {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.clientCaps
+}
+
+func (s *stdioSession) SetClientCapabilities(c mcp.ClientCapabilities) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clientCaps = c
+}
+
+// ProtocolVersion is the revision initialize negotiated (mcp-go asks for it).
+func (s *stdioSession) ProtocolVersion() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version
+}
+
+// SetProtocolVersion records the revision initialize negotiated (mcp-go sets it).
+func (s *stdioSession) SetProtocolVersion(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.version = v
 }

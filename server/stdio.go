@@ -345,7 +345,7 @@ func newStdioSession() *stdioSession {
 	return &stdioSession{notes: make(chan mcp.JSONRPCNotification, 100)}
 }
 
-func (s *stdioSession) SessionID() string                                  { return "stdio" }
+func (s *stdioSession) SessionID() string                                   { return "stdio" }
 func (s *stdioSession) NotificationChannel() chan<- mcp.JSONRPCNotification { return s.notes }
 func (s *stdioSession) Initialize()                                         { s.initialized.Store(true) }
 func (s *stdioSession) Initialized() bool                                   { return s.initialized.Load() }

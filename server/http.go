@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,8 +15,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 )
 
@@ -65,9 +69,33 @@ type HTTPConfig struct {
 	// KeepAlive is how often an idle event stream gets a keep-alive (an MCP ping on SSE,
 	// a heartbeat on streamable HTTP); 0 means 30s and a negative value turns them off.
 	KeepAlive time.Duration
+	// MaxSessions caps the streamable HTTP sessions; 0 means DefaultMaxSessions. At the
+	// cap, a new session ends the least recently used idle one; if none is idle, the
+	// initialize request gets 503.
+	MaxSessions int
+	// SessionIdleTimeout ends a streamable HTTP session unused for that long; 0 means
+	// DefaultSessionIdleTimeout.
+	SessionIdleTimeout time.Duration
+	// BodyTimeout bounds how long a client may take to send a request body, from the
+	// end of its headers; 0 means DefaultBodyTimeout. A slower body gets 408 and the
+	// connection is closed.
+	BodyTimeout time.Duration
+	// MaxConnections caps the connections open at once; 0 means DefaultMaxConnections.
+	// Further clients wait until one closes.
+	MaxConnections int
 	// Log receives the server's log lines; nil discards them.
 	Log *slog.Logger
 }
+
+// Defaults of HTTPConfig.
+const (
+	// DefaultBodyTimeout is how long a client may take to send a request body.
+	DefaultBodyTimeout = 30 * time.Second
+	// DefaultMaxConnections is how many connections may be open at once.
+	DefaultMaxConnections = 512
+	// headerTimeout is how long a client may take to send a request's headers.
+	headerTimeout = 10 * time.Second
+)
 
 // ShutdownTimeout bounds how long a graceful shutdown waits for requests in flight.
 const ShutdownTimeout = 5 * time.Second
@@ -134,7 +162,7 @@ func Serve(ctx context.Context, s *mcpserver.MCPServer, cfg HTTPConfig, ln net.L
 	}
 
 	srv := &http.Server{
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: headerTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          stdLogger(log, slog.LevelDebug),
 	}
@@ -153,22 +181,24 @@ func Serve(ctx context.Context, s *mcpserver.MCPServer, cfg HTTPConfig, ln net.L
 		if keepAlive > 0 {
 			opts = append(opts, mcpserver.WithKeepAliveInterval(keepAlive))
 		}
-		sse := mcpserver.NewSSEServer(s, opts...)
-		mux.Handle(SSEPath, sse.SSEHandler())
-		mux.Handle(MessagePath, sse.MessageHandler())
-		shutdown, path = sse.Shutdown, SSEPath
+		f := newSSEFront(s, opts, log)
+		mux.Handle(SSEPath, f.streamHandler())
+		mux.Handle(MessagePath, f.messageHandler())
+		shutdown, path = f.sse.Shutdown, SSEPath
 	case StreamableHTTP:
 		opts := []mcpserver.StreamableHTTPOption{
 			mcpserver.WithStreamableHTTPServer(srv),
 			mcpserver.WithEndpointPath(StreamableHTTPPath),
 			mcpserver.WithStreamableHTTPLogger(log),
-			mcpserver.WithSessionIdleTTL(time.Hour),
 		}
 		if keepAlive > 0 {
 			opts = append(opts, mcpserver.WithHeartbeatInterval(keepAlive))
 		}
-		sh := mcpserver.NewStreamableHTTPServer(s, opts...)
-		mux.Handle(StreamableHTTPPath, sh)
+		front, sh := newStreamable(s, opts, cfg.MaxSessions, cfg.SessionIdleTimeout, log)
+		sweepCtx, stopSweep := context.WithCancel(context.Background())
+		defer stopSweep()
+		go front.table.sweeper(sweepCtx)
+		mux.Handle(StreamableHTTPPath, front)
 		shutdown, path = sh.Shutdown, StreamableHTTPPath
 	default:
 		ln.Close()
@@ -179,7 +209,16 @@ func Serve(ctx context.Context, s *mcpserver.MCPServer, cfg HTTPConfig, ln net.L
 		ln.Close()
 		return err
 	}
+	g.bodyTimeout = cfg.BodyTimeout
+	if g.bodyTimeout <= 0 {
+		g.bodyTimeout = DefaultBodyTimeout
+	}
 	srv.Handler = g
+	maxConns := cfg.MaxConnections
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConnections
+	}
+	ln = limitListener(ln, maxConns)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -223,6 +262,8 @@ type guard struct {
 	local    map[netip.Addr]bool // this machine's addresses, when bound to all of them
 	token    *[sha256.Size]byte  // SHA-256 of the bearer token, or nil
 	log      *slog.Logger
+
+	bodyTimeout time.Duration // see HTTPConfig.BodyTimeout
 }
 
 func newGuard(next http.Handler, addr string, bound net.Addr, token string, log *slog.Logger) (*guard, error) {
@@ -234,7 +275,7 @@ func newGuard(next http.Handler, addr string, bound net.Addr, token string, log 
 	if err != nil {
 		return nil, fmt.Errorf("invalid listening address %q: %w", bound, err)
 	}
-	g := &guard{next: next, port: port, bindHost: strings.Trim(host, "[]"), log: log}
+	g := &guard{next: next, port: port, bindHost: strings.Trim(host, "[]"), log: log, bodyTimeout: DefaultBodyTimeout}
 	if ip, err := netip.ParseAddr(g.bindHost); g.bindHost == "" || (err == nil && ip.IsUnspecified()) {
 		// Bound to every interface: clients may name any of this machine's addresses.
 		g.local = map[netip.Addr]bool{}
@@ -274,10 +315,115 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"the server was started with", http.StatusUnauthorized)
 		return
 	}
-	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, MaxMessageBytes)
+	if r.Body != nil && r.Body != http.NoBody {
+		if !g.readBody(w, r) {
+			return
+		}
 	}
 	g.next.ServeHTTP(w, r)
+}
+
+// readBody reads the request body, at most MaxMessageBytes of it, within the body
+// timeout, and keeps it in the request for the handlers (readBody). It answers and
+// reports false if the body is too large, too slow or broken.
+func (g *guard) readBody(w http.ResponseWriter, r *http.Request) bool {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(g.bodyTimeout))
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxMessageBytes))
+	_ = rc.SetReadDeadline(time.Time{})
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		var nerr net.Error
+		switch {
+		case errors.As(err, &tooBig):
+			writeJSON(w, http.StatusRequestEntityTooLarge, errorResponse(nil, mcp.INVALID_REQUEST,
+				"request body over the limit of %d bytes", MaxMessageBytes))
+		case errors.As(err, &nerr) && nerr.Timeout():
+			g.log.Warn("cut off a request body that was not sent in time", "remote", r.RemoteAddr,
+				"path", clip(r.URL.Path), "body_timeout", g.bodyTimeout, "bytes_read", len(b))
+			w.Header().Set("Connection", "close")
+			http.Error(w, fmt.Sprintf("request timeout: the body must arrive within %s", g.bodyTimeout),
+				http.StatusRequestTimeout)
+		default:
+			w.Header().Set("Connection", "close")
+			http.Error(w, "the request body could not be read", http.StatusBadRequest)
+		}
+		return false
+	}
+	r.Body = &bufferedBody{Reader: bytes.NewReader(b), b: b}
+	return true
+}
+
+// bufferedBody is a request body already read.
+type bufferedBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (*bufferedBody) Close() error { return nil }
+
+// readBody returns the body of r, which the guard has read.
+func readBody(r *http.Request) []byte {
+	if bb, ok := r.Body.(*bufferedBody); ok {
+		return bb.b
+	}
+	if r.Body == nil {
+		return nil
+	}
+	b, _ := io.ReadAll(io.LimitReader(r.Body, MaxMessageBytes))
+	r.Body = &bufferedBody{Reader: bytes.NewReader(b), b: b}
+	return b
+}
+
+// withBody sets the body of r to b.
+func withBody(r *http.Request, b []byte) *http.Request {
+	r.Body = &bufferedBody{Reader: bytes.NewReader(b), b: b}
+	r.ContentLength = int64(len(b))
+	return r
+}
+
+// limitListener returns a Listener that has at most n connections open at once;
+// Accept waits while n are.
+func limitListener(ln net.Listener, n int) net.Listener {
+	return &limitedListener{Listener: ln, sem: make(chan struct{}, n), done: make(chan struct{})}
+}
+
+type limitedListener struct {
+	net.Listener
+	sem       chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func (l *limitedListener) Accept() (net.Conn, error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitedConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+func (l *limitedListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
 
 // authorized compares the request's bearer token with the server's in constant time.

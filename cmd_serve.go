@@ -44,6 +44,8 @@ func (a *app) serveCmd() *cobra.Command {
 	var stdio, sse, streamable bool
 	var bind, token, memoryLimit string
 	var timeout time.Duration
+	var maxSessions, maxConns int
+	var sessionIdle, bodyTimeout time.Duration
 	c := &cobra.Command{
 		Use:   "serve [--stdio | --sse | --streamable-http]",
 		Short: "Run the MCP server (stdio by default)",
@@ -57,7 +59,9 @@ Transports (pick one; stdio is the default):
 
 The HTTP transports listen on --bind (default ` + server.DefaultAddr + `), answer GET /healthz,
 and refuse requests whose Host or Origin header names another site (DNS rebinding
-protection). With a bearer token (WASSETTE_AUTH_TOKEN, or --auth-token, which other
+protection). They hold at most --max-connections connections and cut off a request
+body not sent within --body-timeout. Streamable HTTP keeps at most --max-sessions
+sessions and ends one unused for --session-idle-timeout. With a bearer token (WASSETTE_AUTH_TOKEN, or --auth-token, which other
 users can see in the process list) every request must carry "Authorization: Bearer
 <token>". Listening on a non-loopback address requires a token.
 
@@ -81,8 +85,21 @@ cleanly on SIGINT or SIGTERM, and in stdio mode when stdin ends.`,
 				return usagef("choose one transport: --stdio, --sse or --streamable-http")
 			}
 			httpMode := sse || streamable
-			if !httpMode && (cmd.Flags().Changed("bind") || cmd.Flags().Changed("auth-token")) {
-				return usagef("--bind and --auth-token apply to --sse and --streamable-http only")
+			for _, f := range []string{"bind", "auth-token", "max-connections", "body-timeout"} {
+				if !httpMode && cmd.Flags().Changed(f) {
+					return usagef("--%s applies to --sse and --streamable-http only", f)
+				}
+			}
+			for _, f := range []string{"max-sessions", "session-idle-timeout"} {
+				if !streamable && cmd.Flags().Changed(f) {
+					return usagef("--%s applies to --streamable-http only", f)
+				}
+			}
+			if maxSessions <= 0 || maxConns <= 0 {
+				return usagef("--max-sessions and --max-connections must be positive numbers")
+			}
+			if sessionIdle <= 0 || bodyTimeout <= 0 {
+				return usagef("--session-idle-timeout and --body-timeout must be positive durations like 30s or 10m")
 			}
 			if token == "" {
 				token = os.Getenv("WASSETTE_AUTH_TOKEN")
@@ -147,6 +164,8 @@ cleanly on SIGINT or SIGTERM, and in stdio mode when stdin ends.`,
 					"components", len(mgr.List()))
 				return server.ServeHTTP(ctx, s, server.HTTPConfig{
 					Transport: t, Addr: bind, AuthToken: token, Log: a.log,
+					MaxSessions: maxSessions, SessionIdleTimeout: sessionIdle,
+					BodyTimeout: bodyTimeout, MaxConnections: maxConns,
 				})
 			default:
 				a.log.Info("starting wassette", "version", version, "transport", "stdio", "secrets_dir", store.Dir(),
@@ -163,6 +182,10 @@ cleanly on SIGINT or SIGTERM, and in stdio mode when stdin ends.`,
 	f.BoolVar(&streamable, "streamable-http", false, "serve streamable HTTP at /mcp")
 	f.StringVar(&bind, "bind", server.DefaultAddr, "host:port for the HTTP transports; port 0 picks a free one")
 	f.StringVar(&token, "auth-token", "", "bearer token HTTP clients must send (default $WASSETTE_AUTH_TOKEN)")
+	f.IntVar(&maxSessions, "max-sessions", server.DefaultMaxSessions, "most streamable HTTP sessions at once; at the cap a new one ends the least recently used idle one, or gets 503 if none is idle")
+	f.DurationVar(&sessionIdle, "session-idle-timeout", server.DefaultSessionIdleTimeout, "end a streamable HTTP session unused for this long")
+	f.DurationVar(&bodyTimeout, "body-timeout", server.DefaultBodyTimeout, "longest an HTTP client may take to send a request body (then 408)")
+	f.IntVar(&maxConns, "max-connections", server.DefaultMaxConnections, "most HTTP connections open at once; further clients wait")
 	f.DurationVar(&timeout, "timeout", defaultCallTimeout, "longest a component call may run, unless its policy sets resources.limits.timeout")
 	f.StringVar(&memoryLimit, "memory-limit", defaultMemoryLimit, "most memory a component call may use (Ki/Mi/Gi or k/M/G), unless its policy sets resources.limits.memory")
 	return c

@@ -462,7 +462,7 @@ func (t *sessionTable) reserve() bool {
 	t.reserved++
 	t.mu.Unlock()
 	if victim != nil {
-		t.log.Info("ended the least recently used session to make room", "session", victim.id, "max_sessions", t.max)
+		t.log.Debug("ended the least recently used session to make room", "session", victim.id, "max_sessions", t.max)
 		t.end(victim.id)
 	}
 	return true

@@ -706,5 +706,3 @@ func TestHTTPMaxConnections(t *testing.T) {
 	resp.Body.Close()
 	held[1].Close()
 }
-
-

@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# Checks `wassette serve --stdio` with an MCP client we did not write: the MCP Inspector
-# CLI, pinned. It lists the tools and calls each one against a temporary data folder,
-# asserting on the JSON the Inspector prints.
+# Checks wassette with an MCP client we did not write: the MCP Inspector CLI, pinned in
+# .ci/npm. Over `serve --stdio` it lists the tools and calls each one against a
+# temporary data folder, asserting on the JSON the Inspector prints; then, over stdio,
+# `serve --sse` and `serve --streamable-http`, it lists the tools and calls one in each
+# protocol era the Inspector offers (legacy: initialize; modern: 2026-07-28; auto:
+# whichever the server offers).
 #
-# Needs: go, node + npm (the Inspector; only the npm registry is contacted), and jq
-# (installed with apt-get if missing and possible; otherwise node checks the JSON).
-# Works with CI=true and no stdin. Usage: bash .ci/inspector.sh
+# Needs: go, npm (the Inspector runs on Node 22, which .ci/clients.sh installs from npm
+# without touching the system Node), and jq (installed with apt-get if missing and
+# possible; otherwise node checks the JSON). Works with CI=true and no stdin.
+# Usage: bash .ci/inspector.sh
 set -euo pipefail
-
-# Pinned: `npm view @modelcontextprotocol/inspector version` when this was written.
-INSPECTOR_VERSION=2.12.0
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wassette-inspector.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+SERVER_PID=
+cleanup() {
+	if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
 export CI=true
 
 log() { printf 'inspector.sh: %s\n' "$*" >&2; }
@@ -31,9 +37,9 @@ if [ -z "$JSON_TOOL" ]; then
 	if command -v jq >/dev/null 2>&1; then JSON_TOOL=jq; else JSON_TOOL=node; fi
 fi
 
-log "installing @modelcontextprotocol/inspector@$INSPECTOR_VERSION"
-npm install --no-save --no-audit --no-fund --loglevel=error --prefix "$WORK/npm" \
-	"@modelcontextprotocol/inspector@$INSPECTOR_VERSION" </dev/null >/dev/null
+# shellcheck source=.ci/clients.sh
+. "$ROOT/.ci/clients.sh"
+ci_clients
 
 log "building wassette"
 (cd "$ROOT" && go build -o "$WORK/wassette" .)
@@ -47,7 +53,7 @@ N=0
 inspect() {
 	local name=$1 want=$2 code=0
 	shift 2
-	HOME="$WORK/home" npx --prefix "$WORK/npm" --no -- mcp-inspector --cli \
+	HOME="$WORK/home" mcp-inspector --cli \
 		"$WORK/wassette" serve --stdio --data-dir "$WORK/data" \
 		--format json -q "$@" </dev/null >"$WORK/$name.json" 2>"$WORK/$name.err" || code=$?
 	if [ "$code" != "$want" ]; then
@@ -117,6 +123,52 @@ inspect set-bad-key 5 --method tools/call --tool-name set-secret \
 	--tool-arg component_id=weather "key=BAD=KEY" "value=$CANARY"
 check set-bad-key '.result.isError == true and (.result.content[0].text | contains("invalid secret key"))' \
 	'r.result.isError === true && r.result.content[0].text.includes("invalid secret key")'
+
+# Each era of the Inspector on each transport: the tools, and a call.
+# inspect_at NAME TARGET...: like inspect, with the target (a command or a URL) given.
+inspect_at() {
+	local name=$1 code=0
+	shift
+	HOME="$WORK/home" mcp-inspector --cli "$@" --format json -q </dev/null >"$WORK/$name.json" 2>"$WORK/$name.err" || code=$?
+	if [ "$code" != 0 ]; then
+		cat "$WORK/$name.json" "$WORK/$name.err" >&2
+		fail "$name: the Inspector exited with $code"
+	fi
+	N=$((N + 1))
+}
+eras() { # TRANSPORT TARGET...
+	local tr=$1 era
+	shift
+	for era in legacy auto modern; do
+		log "$tr, era $era: tools/call list-secrets"
+		inspect_at "$tr-$era-call" "$@" --protocol-era "$era" --method tools/call --tool-name list-secrets --tool-arg component_id=weather
+		check "$tr-$era-call" '.result.isError != true and .result.structuredContent.component_id == "weather" and ([.result.structuredContent.secrets[].key] == ["FROM_CLI"])' \
+			'r.result.isError !== true && r.result.structuredContent.component_id === "weather" && JSON.stringify(r.result.structuredContent.secrets.map(s => s.key)) === JSON.stringify(["FROM_CLI"])'
+	done
+	log "$tr: tools/list"
+	inspect_at "$tr-list" "$@" --method tools/list
+	check "$tr-list" '(.result.tools | length) == 14' 'r.result.tools.length === 14'
+}
+# serve_http FLAG: starts `wassette serve FLAG` on a free port; sets ADDR.
+serve_http() {
+	if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; fi
+	"$WORK/wassette" serve "$1" --bind 127.0.0.1:0 --data-dir "$WORK/data" </dev/null 2>"$WORK/server$1.log" &
+	SERVER_PID=$!
+	ADDR=
+	for _ in $(seq 1 600); do
+		ADDR=$(sed -n 's/.*msg=listening addr=\([^ ]*\).*/\1/p' "$WORK/server$1.log" | head -n1)
+		[ -n "$ADDR" ] && return 0
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$WORK/server$1.log" >&2
+	fail "wassette serve $1 did not start"
+}
+eras stdio "$WORK/wassette" serve --stdio --data-dir "$WORK/data"
+serve_http --sse
+eras sse --transport sse --server-url "http://$ADDR/sse"
+serve_http --streamable-http
+eras streamable-http --transport http --server-url "http://$ADDR/mcp"
 
 # The canary went through set-secret twice: it must not come back in any output.
 if grep -rqF -- "$CANARY" "$WORK"/*.json "$WORK"/*.err; then

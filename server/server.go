@@ -1,6 +1,11 @@
 // Package server runs wassette's MCP server: it builds the mcp-go server and serves it
 // over stdio, SSE or streamable HTTP, with the protections each transport needs
-// (bounded messages, DNS-rebinding checks, bearer-token auth) and graceful shutdown.
+// (bounded messages, DNS-rebinding checks, bearer-token auth, body timeouts, caps on
+// connections and sessions) and graceful shutdown. It serves the protocol as each
+// revision defines it where mcp-go does not: streamable HTTP sessions are checked,
+// cancelled requests get no answer, batches are answered per revision, requests before
+// initialize are refused on stdio, and every request runs on its own so that cheap ones
+// never wait behind component calls.
 //
 // The tools themselves live in package tools; this package knows nothing about them.
 package server

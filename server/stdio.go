@@ -199,9 +199,13 @@ func (c *stdioConn) handle(raw []byte, answer func([]byte), noAnswer ...func()) 
 		// Not a JSON object: mcp-go answers with its parse error.
 		c.respond(raw, nil, answer, none)
 		return
-	case m.Method == "":
+	case m.Method == "" && m.hasID() && (len(m.Result) > 0 || len(m.Error) > 0):
 		// A response to one of our requests (mcp-go sends none on stdio); nothing to do.
 		none()
+		return
+	case m.Method == "":
+		// Neither request nor notification nor response: mcp-go answers.
+		c.respond(raw, nil, answer, none)
 		return
 	case m.isNotification():
 		if m.Method == string(mcp.MethodNotificationCancelled) && len(m.Params.RequestID) > 0 {

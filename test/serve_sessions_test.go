@@ -150,8 +150,10 @@ func TestServeTrickledBody(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
 		t.Errorf("trickled body: status %d, close %v; want 408 and the connection closed", resp.StatusCode, resp.Close)
 	}
-	if !strings.Contains(p.stderr.String(), "cut off a request body") {
-		t.Errorf("no warning on stderr:\n%s", p.stderr.String())
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(p.stderr.String(), "cut off a request body"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning on stderr:\n%s", p.stderr.String())
+		}
 	}
 }
 

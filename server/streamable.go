@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -544,7 +545,17 @@ func (t *sessionTable) sweep(now time.Time) {
 	if len(expired) > 0 {
 		t.log.Debug("ended idle sessions", "count", len(expired), "idle_timeout", t.idle)
 	}
+	if len(expired) >= freeAfter {
+		// Many sessions ended at once, as after a burst of clients: give their memory
+		// back now rather than at the runtime's next periodic collection, minutes away
+		// on an idle server.
+		debug.FreeOSMemory()
+	}
 }
+
+// freeAfter is how many sessions one sweep must end for their memory to be returned to
+// the operating system at once.
+const freeAfter = 256
 
 // sweeper calls sweep until ctx is done.
 func (t *sessionTable) sweeper(ctx context.Context) {

@@ -18,8 +18,10 @@ import (
 
 // TestServeSessionMemory sends 20,000 initialize requests to a real `wassette serve
 // --streamable-http` (issue 7, acceptance 5): once the idle sessions have expired, the
-// server's resident set is back within 64 MB of where it started. The idle timeout is
-// shortened so that the test does not wait long. Linux only.
+// server's resident set is back within 64 MB of where it started. The session cap is
+// raised above 20,000 so that every session lives until it expires (at the default cap
+// of 1,000 the oldest are ended as new ones come), and the idle timeout is shortened so
+// that the test does not wait long. Linux only.
 func TestServeSessionMemory(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc/<pid>/status")
@@ -30,7 +32,7 @@ func TestServeSessionMemory(t *testing.T) {
 	const idle = 2 * time.Second
 	e := newEnv(t)
 	p := startServe(t, e, "serve", "--streamable-http", "--bind", "127.0.0.1:0",
-		"--session-idle-timeout", idle.String())
+		"--session-idle-timeout", idle.String(), "--max-sessions", "30000")
 	url := "http://" + p.addr(t) + "/mcp"
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 60 * time.Second}
 	initOne := func() (int, string) {

@@ -22,6 +22,7 @@ import (
 	"github.com/wassette/wassette/component/loader"
 	"github.com/wassette/wassette/component/registry"
 	"github.com/wassette/wassette/component/runtime"
+	"github.com/wassette/wassette/component/secretdecl"
 	"github.com/wassette/wassette/envmerge"
 	"github.com/wassette/wassette/internal/compid"
 	"github.com/wassette/wassette/policy"
@@ -87,8 +88,9 @@ const folderSettle = 2 * time.Second
 // loaded is one component in memory. Its module is compiled on first use after a
 // restart (from the on-disk cache), and at once when it is loaded.
 type loaded struct {
-	meta  registry.Metadata
-	tools []runtime.Tool
+	meta    registry.Metadata
+	tools   []runtime.Tool
+	secrets []secretdecl.Secret // the secrets it declares it needs
 
 	once   sync.Once
 	module *runtime.Module
@@ -103,6 +105,9 @@ type Info struct {
 	Size     int64          `json:"size"`
 	LoadedAt time.Time      `json:"loaded_at"`
 	Tools    []runtime.Tool `json:"tools"`
+	// Secrets are the secrets the component declares it needs (see package
+	// secretdecl); MissingSecrets tells which of them it lacks now.
+	Secrets []secretdecl.Secret `json:"declared_secrets,omitempty"`
 }
 
 // Tool is a tool of a loaded component.
@@ -174,12 +179,12 @@ func (m *Manager) Sync() (changed bool, err error) {
 			next[meta.ID] = cur
 			continue
 		}
-		tools, err := runtime.ParseTools(meta.Tools)
+		d, err := runtime.ParseDescription(meta.Tools)
 		if err != nil {
 			m.log.Warn("component skipped: its recorded tools are invalid; load it again", "component", meta.ID, "err", err)
 			continue
 		}
-		next[meta.ID] = &loaded{meta: meta, tools: tools}
+		next[meta.ID] = &loaded{meta: meta, tools: d.Tools, secrets: d.Secrets}
 	}
 
 	changed = len(next) != len(m.comps)
@@ -262,20 +267,25 @@ func (m *Manager) Load(ctx context.Context, uri string, opts LoadOptions) (Info,
 	if err != nil {
 		return Info{}, fmt.Errorf("load %s: %w", f.Source, err)
 	}
-	tools, err := mod.Describe(ctx)
+	d, err := mod.Description(ctx)
+	if err == nil {
+		d.Secrets, err = declaredSecrets(f.Data, d)
+	}
 	if err != nil {
 		mod.Close(ctx)
 		return Info{}, fmt.Errorf("load %s: %w", f.Source, err)
 	}
+	tools := d.Tools
 	doc, err := json.Marshal(struct {
-		Tools []runtime.Tool `json:"tools"`
-	}{tools})
+		Tools   []runtime.Tool      `json:"tools"`
+		Secrets []secretdecl.Secret `json:"secrets,omitempty"`
+	}{tools, d.Secrets})
 	if err != nil {
 		mod.Close(ctx)
 		return Info{}, err
 	}
-	c := &loaded{meta: registry.Metadata{ID: f.ID}, tools: tools, module: mod} // ID for clash messages
-	c.once.Do(func() {})                                                       // compiled already
+	c := &loaded{meta: registry.Metadata{ID: f.ID}, tools: tools, secrets: d.Secrets, module: mod} // ID for clash messages
+	c.once.Do(func() {})                                                                           // compiled already
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -405,8 +415,49 @@ func (c *loaded) release() {
 func (c *loaded) info() Info {
 	return Info{
 		ID: c.meta.ID, Source: c.meta.Source, Digest: c.meta.Digest, Size: c.meta.Size,
-		LoadedAt: c.meta.LoadedAt, Tools: slices.Clone(c.tools),
+		LoadedAt: c.meta.LoadedAt, Tools: slices.Clone(c.tools), Secrets: slices.Clone(c.secrets),
 	}
+}
+
+// declaredSecrets merges the secrets a module declares in its describe document with
+// those of its wassette:secrets custom sections (secretdecl.FromWasm), checked together.
+func declaredSecrets(wasm []byte, d runtime.Description) ([]secretdecl.Secret, error) {
+	names := make([]string, len(d.Tools))
+	for i, t := range d.Tools {
+		names[i] = t.Name
+	}
+	section, err := secretdecl.FromWasm(wasm, names)
+	if err != nil {
+		return nil, err
+	}
+	all := append(slices.Clone(d.Secrets), section...)
+	if err := secretdecl.Check(all, names); err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// MissingSecrets returns the secrets component id declares that a call of tool needs
+// (every declared secret, if tool is empty) and that its environment lacks now: no
+// secret, policy value or allowed host variable gives the key a non-empty value.
+func (m *Manager) MissingSecrets(id, tool string) ([]secretdecl.Secret, error) {
+	m.mu.RLock()
+	c, ok := m.comps[id]
+	m.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: component %s is not loaded; see list-components", ErrNotFound, compid.Quote(id))
+	}
+	if len(c.secrets) == 0 {
+		return nil, nil
+	}
+	_, env, err := m.Sandbox(id)
+	if err != nil {
+		return nil, err
+	}
+	return secretdecl.Missing(c.secrets, tool, func(key string) bool {
+		v, ok := env.Lookup(key)
+		return ok && v.Value.Reveal() != ""
+	}), nil
 }
 
 // Result is the outcome of a tool call that ran to completion.

@@ -33,7 +33,7 @@ const (
 // no component can declare a tool under one of these names.
 func BuiltinToolNames() []string {
 	names := []string{
-		ListSecretsTool, SetSecretTool, DeleteSecretTool,
+		ListSecretsTool, SetSecretTool, DeleteSecretTool, RequestSecretTool,
 		LoadComponentTool, UnloadComponentTool, ListComponentsTool,
 		GetPolicyTool,
 		GrantStoragePermissionTool, GrantNetworkPermissionTool, GrantEnvironmentVariablePermissionTool,
@@ -187,8 +187,9 @@ type Components struct {
 	log      *slog.Logger
 	environ  func() []string // the host environment get-policy shows
 
-	mu         sync.Mutex            // serialises Refresh
-	registered map[string]registered // component tools on s, by name
+	mu             sync.Mutex            // serialises Refresh
+	registered     map[string]registered // component tools on s, by name
+	secretRequests *SecretRequests       // asks for missing declared secrets; nil: calls run without
 
 	syncMu      sync.Mutex
 	lastSyncErr string // the last Sync error logged, so Watch logs each one once
@@ -510,6 +511,9 @@ func (c *Components) callHandler(name, componentID string) server.ToolHandlerFun
 			raw = json.RawMessage("{}")
 		} else if !strings.HasPrefix(s, "{") || !json.Valid(raw) {
 			return toolError("the arguments of %s must be a JSON object matching its input schema, got %s", name, jsonKind(raw)), nil
+		}
+		if res, err := c.missingSecrets(ctx, name, componentID); res != nil || err != nil {
+			return res, err
 		}
 		r, err := c.mgr.Call(ctx, name, raw)
 		if r.ComponentID != "" {

@@ -125,7 +125,8 @@ const listComponentsOutputSchema = `{
       "items": {
         "type": "object",
         "properties": {` + componentInfoProperties + `,
-          "loaded_at": {"type": "string", "description": "When the component was loaded (RFC 3339)."}
+          "loaded_at": {"type": "string", "description": "When the component was loaded (RFC 3339)."},
+          "declared_secrets": ` + declaredSecretsSchema + `
         },
         "required": ["component_id", "source", "digest", "size", "tools", "loaded_at"]
       }
@@ -167,6 +168,9 @@ type ComponentSummary struct {
 	Size        int64         `json:"size"`
 	Tools       []ToolSummary `json:"tools"`
 	LoadedAt    string        `json:"loaded_at"`
+	// DeclaredSecrets are the secrets the component declares it needs, each saying
+	// whether it is missing.
+	DeclaredSecrets []DeclaredSecret `json:"declared_secrets,omitempty"`
 }
 
 // ListComponentsOutput is the structured content of a list-components result.
@@ -380,9 +384,11 @@ func (c *Components) list(context.Context, map[string]string) *mcp.CallToolResul
 			ComponentID: info.ID, Source: info.Source, Digest: info.Digest, Size: info.Size,
 			Tools: summaries(info), LoadedAt: info.LoadedAt.UTC().Format(time.RFC3339),
 		}
+		s.DeclaredSecrets = c.declaredSecrets(info)
 		out.Components = append(out.Components, s)
 		fmt.Fprintf(&text, "\n%s: %s (%s), tool%s %s", s.ComponentID, s.Source, s.Digest, plural(len(s.Tools)),
 			list(toolNames(s.Tools)))
+		text.WriteString(missingText(s.DeclaredSecrets))
 	}
 	return mcp.NewToolResultStructured(out, text.String())
 }

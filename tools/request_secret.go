@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -331,6 +332,60 @@ func (r *SecretRequests) completeWhenStored(session server.ClientSession, page *
 	if err := r.s.SendElicitationComplete(context.Background(), session, page.ID()); err != nil {
 		r.log.Debug("could not send notifications/elicitation/complete", "err", err)
 	}
+}
+
+const declaredSecretsSchema = `{
+            "type": "array",
+            "description": "The secrets the component declares it needs; a missing one stops the tools that need it until it is set (request-secret asks the person for it).",
+            "items": {
+              "type": "object",
+              "properties": {
+                "key": {"type": "string", "description": "The secret's name."},
+                "description": {"type": "string", "description": "What the value is, as the component declares it."},
+                "tools": {"type": "array", "items": {"type": "string"}, "description": "The tools that need it; absent means all."},
+                "missing": {"type": "boolean", "description": "True if no secret, policy value or allowed host variable gives it a value."}
+              },
+              "required": ["key", "description", "missing"]
+            }
+          }`
+
+// DeclaredSecret is a secret a component declares it needs, as list-components shows it.
+type DeclaredSecret struct {
+	Key         string   `json:"key"`
+	Description string   `json:"description"`
+	Tools       []string `json:"tools,omitempty"`
+	Missing     bool     `json:"missing"`
+}
+
+// declaredSecrets returns what info declares, each marked missing or not.
+func (c *Components) declaredSecrets(info component.Info) []DeclaredSecret {
+	if len(info.Secrets) == 0 {
+		return nil
+	}
+	missing, err := c.mgr.MissingSecrets(info.ID, "")
+	if err != nil {
+		c.log.Warn("could not tell which declared secrets are missing", "component", info.ID, "err", err)
+	}
+	out := make([]DeclaredSecret, 0, len(info.Secrets))
+	for _, s := range info.Secrets {
+		gone := slices.ContainsFunc(missing, func(m secretdecl.Secret) bool { return m.Key == s.Key })
+		out = append(out, DeclaredSecret{Key: s.Key, Description: s.Description, Tools: s.Tools, Missing: gone})
+	}
+	return out
+}
+
+// missingText is list-components' note on the missing declared secrets, or "".
+func missingText(ds []DeclaredSecret) string {
+	var keys []string
+	for _, d := range ds {
+		if d.Missing {
+			keys = append(keys, d.Key)
+		}
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; missing secret%s %s (call %s to ask the person)", plural(len(keys)), list(keys), RequestSecretTool)
 }
 
 func keysOf(ss []secretdecl.Secret) []string {

@@ -278,6 +278,23 @@ func TestDeclaredSecretMissing(t *testing.T) {
 		if err != nil || res.IsError {
 			t.Fatalf("load: %v %v", err, res)
 		}
+		missing := func() bool {
+			t.Helper()
+			res, _ := h.call(t, ListComponentsTool, nil)
+			var out ListComponentsOutput
+			structured(t, res, &out)
+			ds := out.Components[0].DeclaredSecrets
+			if len(ds) != 1 || ds[0].Key != "API_KEY" || ds[0].Description == "" {
+				t.Fatalf("declared secrets %+v", ds)
+			}
+			if ds[0].Missing != strings.Contains(resultText(res), "missing secret API_KEY") {
+				t.Fatalf("the text disagrees with the structured content: %s", resultText(res))
+			}
+			return ds[0].Missing
+		}
+		if !missing() {
+			t.Fatal("list-components: API_KEY is not shown missing")
+		}
 		if res, err := h.call(t, "no_key", nil); err != nil || res.IsError {
 			t.Fatalf("no_key: %v %v", err, res)
 		}
@@ -312,6 +329,9 @@ func TestDeclaredSecretMissing(t *testing.T) {
 			case <-time.After(time.Minute):
 				t.Error("no notifications/elicitation/complete after the -32042 page was used")
 			}
+		}
+		if missing() {
+			t.Fatal("list-components: API_KEY is still shown missing once set")
 		}
 		res, err = h.call(t, "needs_key", nil)
 		if err != nil || res.IsError || !strings.Contains(resultText(res), `"api_key_set":true`) {

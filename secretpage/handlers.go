@@ -37,18 +37,10 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusNotFound, notFound)
 		return
 	}
-	// Same origin only: a browser names the page that submits a form in Origin, so a
-	// page of another site (or one without an origin) cannot post here.
-	if origin := r.Header.Get("Origin"); origin != "http://"+r.Host {
-		s.refuse(r, p, "foreign or missing Origin")
+	if !sameOrigin(r) {
+		s.refuse(r, p, "not from the page's own origin")
 		s.render(w, http.StatusForbidden, messagePage{Title: "Refused",
 			Text: "This form only accepts submissions from its own page. Open the link you were given and submit the form there."})
-		return
-	}
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
-		s.refuse(r, p, "cross-site fetch")
-		s.render(w, http.StatusForbidden, messagePage{Title: "Refused",
-			Text: "This form only accepts submissions from its own page."})
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
@@ -114,6 +106,26 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	p.finish(stored, out)
 	s.log.Info("secret stored from the secret page", "component", id, "key", key, "page", p.id, "replaced", replaced)
 	s.render(w, http.StatusOK, donePage{Server: s.cfg.ServerName, ComponentID: id, Key: key, Masked: out.Masked, Replaced: replaced})
+}
+
+// sameOrigin reports whether a POST comes from the page's own origin. A browser names the
+// origin of the page that submits a form in Origin, and says in Sec-Fetch-Site whether it is
+// the target's own; a page of another site cannot forge either. One case needs both: under
+// the page's "Referrer-Policy: no-referrer", browsers send "Origin: null" for its own form,
+// which is accepted only with "Sec-Fetch-Site: same-origin". A missing Origin, any other
+// origin, or a Sec-Fetch-Site other than same-origin is refused.
+func sameOrigin(r *http.Request) bool {
+	site := r.Header.Get("Sec-Fetch-Site")
+	if site != "" && site != "same-origin" {
+		return false
+	}
+	switch r.Header.Get("Origin") {
+	case "http://" + r.Host:
+		return true
+	case "null":
+		return site == "same-origin"
+	}
+	return false
 }
 
 // checkValue applies the store's rules, and refuses an empty value, in words that never

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -74,6 +75,9 @@ type SecretRequests struct {
 	store *secretstore.Store
 	mgr   *component.Manager // nil: no declared descriptions
 	log   *slog.Logger
+
+	mu       sync.Mutex
+	watching map[string]bool // session ID + page ID pairs a completion is owed to
 }
 
 // RegisterRequestSecret adds the request-secret tool to s. Values the person enters go
@@ -93,7 +97,7 @@ func NewSecretRequests(s *server.MCPServer, pages *secretpage.Server, store *sec
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &SecretRequests{s: s, pages: pages, store: store, mgr: mgr, log: log}
+	return &SecretRequests{s: s, pages: pages, store: store, mgr: mgr, log: log, watching: map[string]bool{}}
 }
 
 // Tool returns the request-secret tool.
@@ -326,6 +330,19 @@ func (c *Components) missingSecrets(ctx context.Context, tool, componentID strin
 // completeWhenStored tells the client of session that the elicitation of page is
 // complete once a value is stored through it.
 func (r *SecretRequests) completeWhenStored(session server.ClientSession, page *secretpage.Page) {
+	k := session.SessionID() + "\x00" + page.ID()
+	r.mu.Lock()
+	if r.watching[k] { // the same page handed to the same client again: one completion
+		r.mu.Unlock()
+		return
+	}
+	r.watching[k] = true
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.watching, k)
+		r.mu.Unlock()
+	}()
 	if _, err := page.Wait(context.Background()); err != nil {
 		return
 	}

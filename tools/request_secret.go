@@ -112,7 +112,47 @@ func (r *SecretRequests) Tool() server.ServerTool {
 			"a URL to show them. The result says only whether the key was set, with the value masked.",
 		hints{title: "Ask the person for a component secret"},
 		requestSecretOutputSchema, args...)
-	return server.ServerTool{Tool: t, Handler: handler(r.log, t, args, r.request)}
+	h := handler(r.log, t, args, r.request)
+	return server.ServerTool{Tool: t, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		if req.Params.Meta != nil && req.Params.Meta.ProgressToken != nil {
+			ctx = context.WithValue(ctx, progressKey{}, req.Params.Meta.ProgressToken)
+		}
+		return h(ctx, req)
+	}}
+}
+
+// progressKey carries a call's progress token in its context.
+type progressKey struct{}
+
+// progressEvery is how often a call waiting for the person reports progress, so that a
+// client which resets its timeout on progress keeps waiting.
+var progressEvery = 10 * time.Second
+
+// wait waits for a value on page, sending notifications/progress while it waits if the
+// call asked for them.
+func (r *SecretRequests) wait(ctx context.Context, page *secretpage.Page) (secretpage.Outcome, error) {
+	token := ctx.Value(progressKey{})
+	if token == nil {
+		return page.Wait(ctx)
+	}
+	tick := time.NewTicker(progressEvery)
+	defer tick.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-page.Done():
+			return page.Wait(ctx)
+		case <-ctx.Done():
+			return secretpage.Outcome{}, ctx.Err()
+		case <-tick.C:
+			err := r.s.SendNotificationToClient(ctx, "notifications/progress", map[string]any{
+				"progressToken": token, "progress": n,
+				"message": fmt.Sprintf("waiting for the person to enter %s on the page", page.Request().Key),
+			})
+			if err != nil {
+				r.log.Debug("could not send a progress notification", "err", err)
+			}
+		}
+	}
 }
 
 func (r *SecretRequests) request(ctx context.Context, args map[string]string) *mcp.CallToolResult {
@@ -159,7 +199,7 @@ func (r *SecretRequests) request(ctx context.Context, args map[string]string) *m
 		page.Revoke()
 		return toolError("the client answered the request to open the page with %q; nothing was stored", truncate(string(res.Action)))
 	}
-	outcome, err := page.Wait(ctx)
+	outcome, err := r.wait(ctx, page)
 	switch {
 	case err == nil:
 		if err := r.s.SendElicitationComplete(ctx, session, page.ID()); err != nil {

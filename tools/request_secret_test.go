@@ -339,3 +339,39 @@ func TestDeclaredSecretMissing(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestSecretProgress: while the call waits for the person, a call that asked for
+// progress gets notifications/progress, so a client that resets its timeout on progress
+// keeps waiting.
+func TestRequestSecretProgress(t *testing.T) {
+	old := progressEvery
+	progressEvery = 20 * time.Millisecond
+	t.Cleanup(func() { progressEvery = old })
+	e := &elicitor{action: mcp.ElicitationResponseActionAccept, got: make(chan mcp.ElicitationParams, 1)}
+	e.open = func(u string) {
+		time.Sleep(300 * time.Millisecond) // the person takes a while
+		if code := submit(t, u, pageCanary); code != 200 {
+			t.Errorf("submitting on the page: %d", code)
+		}
+	}
+	h := newPageHarness(t, true, e)
+	progress := make(chan struct{}, 100)
+	h.c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == "notifications/progress" && n.Params.AdditionalFields["progressToken"] == "tok-1" {
+			progress <- struct{}{}
+		}
+	})
+	var req mcp.CallToolRequest
+	req.Params.Name = RequestSecretTool
+	req.Params.Arguments = map[string]any{"component_id": "weather", "key": "API_KEY"}
+	req.Params.Meta = &mcp.Meta{ProgressToken: "tok-1"}
+	res, err := h.c.CallTool(context.Background(), req)
+	if err != nil || res.IsError {
+		t.Fatalf("request-secret: %v %v", err, res)
+	}
+	select {
+	case <-progress:
+	case <-time.After(time.Minute):
+		t.Fatal("no progress notification while waiting")
+	}
+}

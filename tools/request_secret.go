@@ -188,13 +188,13 @@ func (r *SecretRequests) request(ctx context.Context, args map[string]string) *m
 	case mcp.ElicitationResponseActionAccept:
 	case mcp.ElicitationResponseActionDecline, mcp.ElicitationResponseActionCancel:
 		page.Revoke()
-		status := "declined"
+		status, did := "declined", "declined to open"
 		if res.Action == mcp.ElicitationResponseActionCancel {
-			status = "cancelled"
+			status, did = "cancelled", "dismissed the request to open"
 		}
 		out := RequestSecretOutput{ComponentID: id, Key: key, Status: status}
-		return mcp.NewToolResultStructured(out, fmt.Sprintf("The person %s to open the page for secret %s of component %q; "+
-			"nothing was stored. Do not ask for the value in the chat; ask the person how they want to proceed.", status, key, id))
+		return mcp.NewToolResultStructured(out, fmt.Sprintf("The person %s the page for secret %s of component %q; "+
+			"nothing was stored. Do not ask for the value in the chat; ask the person how they want to proceed.", did, key, id))
 	default:
 		page.Revoke()
 		return toolError("the client answered the request to open the page with %q; nothing was stored", truncate(string(res.Action)))

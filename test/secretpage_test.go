@@ -139,7 +139,7 @@ func TestServeSecretPage(t *testing.T) {
 	res = call(t, c2, "request-secret", map[string]any{"component_id": "weather", "key": "API_KEY"})
 	b, _ = json.Marshal(res.StructuredContent)
 	_ = json.Unmarshal(b, &out)
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		resp, err := http.Get(out.URL)
 		if err != nil {

@@ -198,7 +198,7 @@ func TestRequestSecretURLMode(t *testing.T) {
 		if n.Params.AdditionalFields["elicitationId"] != params.ElicitationID {
 			t.Errorf("completion for %v, want %s", n.Params.AdditionalFields, params.ElicitationID)
 		}
-	case <-time.After(time.Minute):
+	case <-time.After(5 * time.Minute):
 		t.Error("no notifications/elicitation/complete")
 	}
 	if v, ok, _ := h.store.Lookup("weather", "API_KEY"); !ok || v.Reveal() != pageCanary {
@@ -326,7 +326,7 @@ func TestDeclaredSecretMissing(t *testing.T) {
 		if urlMode {
 			select {
 			case <-h.done:
-			case <-time.After(time.Minute):
+			case <-time.After(5 * time.Minute):
 				t.Error("no notifications/elicitation/complete after the -32042 page was used")
 			}
 		}
@@ -371,7 +371,7 @@ func TestRequestSecretProgress(t *testing.T) {
 	}
 	select {
 	case <-progress:
-	case <-time.After(time.Minute):
+	case <-time.After(5 * time.Minute):
 		t.Fatal("no progress notification while waiting")
 	}
 }

@@ -27,6 +27,13 @@ const root = resolve(import.meta.dirname, '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'wassette-browser-'));
 const bin = process.env.WASSETTE_BIN || join(work, 'wassette');
 const wasm = join(work, 'needskey.wasm');
+// Every wassette process gets a throwaway HOME and XDG folders, never the real ones.
+const env = {
+  ...process.env, HOME: join(work, 'home'), XDG_DATA_HOME: join(work, 'xdg-data'),
+  XDG_CONFIG_HOME: join(work, 'xdg-config'), XDG_CACHE_HOME: join(work, 'xdg-cache'), XDG_STATE_HOME: join(work, 'xdg-state'),
+};
+// Generous limits: the machine may be busy, and the first call compiles the component.
+const callOptions = { timeout: 10 * 60_000 };
 const secrets = []; // every value typed into the page
 const wire = []; // every JSON-RPC message, both directions, of every session
 const stderrs = []; // every server's stderr
@@ -79,12 +86,12 @@ function newSecret() {
 // A data folder with the needskey component loaded (it declares API_KEY for needs_key).
 function dataDir() {
   const dir = mkdtempSync(join(work, 'data-'));
-  execFileSync(bin, ['component', 'load', wasm, '--data-dir', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(bin, ['component', 'load', wasm, '--data-dir', dir], { stdio: ['ignore', 'ignore', 'inherit'], env });
   return dir;
 }
 
 function wassette(args, dir) {
-  return execFileSync(bin, [...args, '--data-dir', dir], { encoding: 'utf8' });
+  return execFileSync(bin, [...args, '--data-dir', dir], { encoding: 'utf8', env });
 }
 
 // storedValue reads a value back the way a person can, at the CLI.
@@ -114,7 +121,7 @@ function record(inner) {
 
 // startHTTP starts `wassette serve` on an HTTP transport and resolves with its base URL.
 function startHTTP(flag, dir, t) {
-  const proc = spawn(bin, ['serve', flag, '--bind', '127.0.0.1:0', '--data-dir', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(bin, ['serve', flag, '--bind', '127.0.0.1:0', '--data-dir', dir], { stdio: ['ignore', 'ignore', 'pipe'], env });
   const log = { text: '' };
   stderrs.push(log);
   t.after(() => proc.kill('SIGTERM'));
@@ -131,7 +138,7 @@ function startHTTP(flag, dir, t) {
 async function connect(kind, dir, t, { urlMode }) {
   let transport;
   if (kind === 'stdio') {
-    transport = new StdioClientTransport({ command: bin, args: ['serve', '--stdio', '--data-dir', dir], stderr: 'pipe' });
+    transport = new StdioClientTransport({ command: bin, args: ['serve', '--stdio', '--data-dir', dir], stderr: 'pipe', env });
     const log = { text: '' };
     stderrs.push(log);
     transport.stderr.on('data', (d) => { log.text += d.toString(); });
@@ -156,7 +163,7 @@ async function connect(kind, dir, t, { urlMode }) {
       session.completed.add(n.params.elicitationId);
     });
   }
-  await client.connect(record(transport));
+  await client.connect(record(transport), callOptions);
   t.after(() => client.close());
   return session;
 }
@@ -166,6 +173,7 @@ async function connect(kind, dir, t, { urlMode }) {
 async function enterSecret(url, secret, { component = 'needskey', key = 'API_KEY' } = {}) {
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/secret\/[A-Za-z0-9_-]{43}$/);
   const context = await browser.newContext();
+  context.setDefaultTimeout(5 * 60_000);
   const page = await context.newPage();
   const external = [];
   page.on('request', (r) => { if (!r.url().startsWith(new URL(url).origin)) external.push(r.url()); });
@@ -216,7 +224,7 @@ async function urlModeFlow(kind, t) {
   const first = newSecret();
   let required;
   try {
-    await client.callTool({ name: 'needs_key', arguments: {} });
+    await client.callTool({ name: 'needs_key', arguments: {} }, undefined, callOptions);
   } catch (e) {
     required = e;
   }
@@ -232,13 +240,13 @@ async function urlModeFlow(kind, t) {
     // A transport that cannot carry URL mode: the model is told to call request-secret.
     assert.equal(kind, 'sse', `${kind}: needs_key answered ${required ?? 'without an error'}`);
     t.diagnostic(`${kind}: an isError result naming request-secret`);
-    const res = await client.callTool({ name: 'needs_key', arguments: {} });
+    const res = await client.callTool({ name: 'needs_key', arguments: {} }, undefined, callOptions);
     assert.ok(res.isError && text(res).includes('request-secret'), text(res));
-    const out = structured(await client.callTool({ name: 'request-secret', arguments: { component_id: 'needskey', key: 'API_KEY' } }));
+    const out = structured(await client.callTool({ name: 'request-secret', arguments: { component_id: 'needskey', key: 'API_KEY' } }, undefined, callOptions));
     if (out.status === 'awaiting_person') await enterSecret(out.url, first);
   }
   assert.equal(storedValue(dir, 'needskey', 'API_KEY'), first);
-  const ran = await client.callTool({ name: 'needs_key', arguments: {} });
+  const ran = await client.callTool({ name: 'needs_key', arguments: {} }, undefined, callOptions);
   assert.ok(!ran.isError && text(ran).includes('"api_key_set":true'), text(ran));
 
   // request-secret: the client opens the page (or, on a transport that cannot ask it,
@@ -247,7 +255,8 @@ async function urlModeFlow(kind, t) {
   s.nextSecret = second;
   s.nextKey = 'OTHER_TOKEN';
   const res = await client.callTool({ name: 'request-secret',
-    arguments: { component_id: 'needskey', key: 'OTHER_TOKEN', reason: 'the browser test needs a second key' } });
+    arguments: { component_id: 'needskey', key: 'OTHER_TOKEN', reason: 'the browser test needs a second key' } },
+  undefined, callOptions);
   const out = structured(res);
   if (out.status === 'awaiting_person') {
     assert.equal(kind, 'sse', `${kind}: the client declared URL mode but was not asked to open the page`);
@@ -265,7 +274,7 @@ async function urlModeFlow(kind, t) {
 }
 
 async function waitFor(cond, what) {
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 5 * 60_000;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -279,12 +288,12 @@ test('SSE, URL-mode client', (t) => urlModeFlow('sse', t));
 test('stdio, client without URL mode', async (t) => {
   const dir = dataDir();
   const { client } = await connect('stdio', dir, t, { urlMode: false });
-  const missing = await client.callTool({ name: 'needs_key', arguments: {} });
+  const missing = await client.callTool({ name: 'needs_key', arguments: {} }, undefined, callOptions);
   assert.ok(missing.isError, 'a call missing its declared secret ran');
   assert.match(text(missing), /request-secret/);
   assert.match(text(missing), /API_KEY/);
 
-  const res = await client.callTool({ name: 'request-secret', arguments: { component_id: 'needskey', key: 'API_KEY' } });
+  const res = await client.callTool({ name: 'request-secret', arguments: { component_id: 'needskey', key: 'API_KEY' } }, undefined, callOptions);
   const out = structured(res);
   assert.equal(out.status, 'awaiting_person');
   assert.equal(out.set, false);
@@ -292,8 +301,8 @@ test('stdio, client without URL mode', async (t) => {
   const secret = newSecret();
   await enterSecret(out.url, secret);
   assert.equal(storedValue(dir, 'needskey', 'API_KEY'), secret);
-  const ran = await client.callTool({ name: 'needs_key', arguments: {} });
+  const ran = await client.callTool({ name: 'needs_key', arguments: {} }, undefined, callOptions);
   assert.ok(!ran.isError, text(ran));
-  const list = await client.callTool({ name: 'list-components', arguments: {} });
+  const list = await client.callTool({ name: 'list-components', arguments: {} }, undefined, callOptions);
   assert.ok(!structured(list).components[0].declared_secrets[0].missing);
 });

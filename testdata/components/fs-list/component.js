@@ -27,7 +27,8 @@ export function preopens() {
 export function listDir(dir, path) {
   let d;
   try {
-    d = path === '' || path === '.' ? preopen(dir) : open(dir, path, { directory: true }, { read: true });
+    // open-at even for "." (jco's preview2-shim refuses read-directory on a preopen itself)
+    d = open(dir, path === '' ? '.' : path, { directory: true }, { read: true });
     const names = [];
     const stream = d.readDirectory();
     for (let e = stream.readDirectoryEntry(); e; e = stream.readDirectoryEntry()) names.push(e.name);

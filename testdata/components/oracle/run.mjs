@@ -45,6 +45,12 @@ const JCO_VERSION = JSON.parse(await readFile(new URL('../node_modules/@bytecode
 const realStdoutWrite = process.stdout.write.bind(process.stdout);
 const realStderrWrite = process.stderr.write.bind(process.stderr);
 
+// jco's bindings try WebAssembly.promising (JSPI) for every export at every instantiation
+// and fall back to the plain export when it throws; on Node 20, which lacks it, each throw
+// re-parses the 1 MB instantiation function to render the error: seconds per instance.
+// This fallback gives the same functions without the throws.
+if (typeof WebAssembly.promising !== 'function') WebAssembly.promising = (f) => f;
+
 // Nothing of this process reaches a component unless a request gives it.
 _setEnv({});
 _setArgs([]);

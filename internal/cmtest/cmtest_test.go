@@ -167,6 +167,15 @@ func TestOracleEveryKind(t *testing.T) {
 		// componentize-js 0.23 traps on a negative s64 passed or returned flat (it is fine
 		// inside a list or record): a fact of the component, which wassette sees too.
 		call(k, "echo-s64", `{"v":-1}`),
+		call(k, "echo-f32", `{"v":16777217}`),
+		call(k, "echo-f32", `{"v":1e-7}`),
+		call(k, "echo-f32", `{"v":"NaN"}`),
+		call(k, "echo-f64", `{"v":1e21}`),
+		call(k, "echo-char", `{"v":"ab"}`),
+		call(k, "echo-perms", `{"v":["read","read"]}`),
+		call(k, "echo-shape", `{"v":{"tag":"nothing","val":1}}`),
+		call(k, "echo-point", `{"v":{"x":1,"y":2,"z":3}}`),
+		call(k, "echo-u32", `{"v":1.0}`),
 	}
 	want := []string{
 		`18446744073709551615`,
@@ -190,6 +199,15 @@ func TestOracleEveryKind(t *testing.T) {
 		`error:v.val.y: expected an integer`,
 		`error:no tool "no-such-tool"`,
 		`trap:unreachable`,
+		`16777216`,
+		`1e-7`,
+		`"NaN"`,
+		`1e+21`,
+		`error:v: expected a string of one character`,
+		`error:v[1]: "read" given twice`,
+		`error:v: unexpected key "val"`,
+		`error:v: unknown field "z"`,
+		`error:v: expected an integer`,
 	}
 	check(t, o, calls, want)
 

@@ -36,8 +36,8 @@ import (
 // EnvCorpusDir names the environment variable that points at a built corpus.
 const EnvCorpusDir = "WASSETTE_CORPUS_DIR"
 
-// Names lists the components of the corpus (see testdata/components/README.md).
-var Names = []string{
+// names lists the components of the corpus (see testdata/components/README.md).
+var names = []string{
 	"c-adapter",
 	"c-direct",
 	"fs-list",
@@ -48,6 +48,9 @@ var Names = []string{
 	"js-weather",
 	"ref-example",
 }
+
+// Names returns the names of the corpus's components, sorted.
+func Names() []string { return slices.Clone(names) }
 
 var (
 	once      sync.Once
@@ -79,8 +82,8 @@ func Dir(t testing.TB) string {
 // Path returns the path of the component called name ("js-env", "js-kinds", ...).
 func Path(t testing.TB, name string) string {
 	t.Helper()
-	if !slices.Contains(Names, name) {
-		t.Fatalf("cmtest: no component %q in the corpus; it has %s", name, strings.Join(Names, ", "))
+	if !slices.Contains(names, name) {
+		t.Fatalf("cmtest: no component %q in the corpus; it has %s", name, strings.Join(names, ", "))
 	}
 	p := filepath.Join(Dir(t), name+".wasm")
 	if _, err := os.Stat(p); err != nil {
@@ -150,7 +153,7 @@ func locate() (string, error) {
 	return dir, nil
 }
 
-// complete reports whether dir holds every component of Names.
+// complete reports whether dir holds every component of the corpus.
 func complete(dir string) error {
 	b, err := os.ReadFile(filepath.Join(dir, "corpus.json"))
 	if err != nil {
@@ -162,7 +165,7 @@ func complete(dir string) error {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return fmt.Errorf("corpus.json: %v", err)
 	}
-	for _, n := range Names {
+	for _, n := range names {
 		if _, ok := m.Components[n]; !ok {
 			return fmt.Errorf("corpus.json lists no %q", n)
 		}

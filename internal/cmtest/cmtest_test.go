@@ -33,7 +33,7 @@ func TestCorpusHasEveryComponent(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range cmtest.Names {
+	for _, name := range cmtest.Names() {
 		wasm, err := os.ReadFile(cmtest.Path(t, name))
 		if err != nil {
 			t.Fatal(err)

@@ -137,27 +137,33 @@ function importObject(world) {
   return out;
 }
 
+// Collects what the component writes to stdout and stderr (the shim writes to
+// process.stdout and process.stderr) during one call, up to CAPTURE_LIMIT bytes each.
 function capture() {
-  const out = [];
-  const err = [];
-  let outN = 0;
-  let errN = 0;
-  const sink = (arr, count) => (chunk, enc, cb) => {
-    const b = typeof chunk === 'string' ? Buffer.from(chunk, typeof enc === 'string' ? enc : 'utf8') : Buffer.from(chunk);
-    const room = CAPTURE_LIMIT - count();
-    if (room > 0) arr.push(b.subarray(0, room));
-    if (typeof enc === 'function') enc();
-    else if (typeof cb === 'function') cb();
-    return true;
+  const sink = () => {
+    const chunks = [];
+    let size = 0;
+    const write = (chunk, enc, cb) => {
+      const b = typeof chunk === 'string' ? Buffer.from(chunk, typeof enc === 'string' ? enc : 'utf8') : Buffer.from(chunk);
+      if (size < CAPTURE_LIMIT) {
+        const part = b.subarray(0, CAPTURE_LIMIT - size);
+        chunks.push(part);
+        size += part.length;
+      }
+      if (typeof enc === 'function') enc();
+      else if (typeof cb === 'function') cb();
+      return true;
+    };
+    return { write, text: () => Buffer.concat(chunks).toString('utf8') };
   };
-  process.stdout.write = sink(out, () => (outN = out.reduce((a, b) => a + b.length, 0)));
-  process.stderr.write = sink(err, () => (errN = err.reduce((a, b) => a + b.length, 0)));
+  const out = sink();
+  const err = sink();
+  process.stdout.write = out.write;
+  process.stderr.write = err.write;
   return () => {
     process.stdout.write = realStdoutWrite;
     process.stderr.write = realStderrWrite;
-    void outN;
-    void errN;
-    return { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+    return { stdout: out.text(), stderr: err.text() };
   };
 }
 

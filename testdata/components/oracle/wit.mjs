@@ -255,11 +255,7 @@ class Parser {
           this.gates();
           const m = this.ident();
           if (m === 'constructor') {
-            this.pos--;
-            this.next();
-            // constructor(params);  -- reuse func() which wants '(' next
-            const f = this.func();
-            res.constructor = f;
+            res.constructor = this.func(); // constructor(params);
             continue;
           }
           this.expect(':');

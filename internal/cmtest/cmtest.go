@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gofrs/flock"
 )
@@ -122,6 +123,7 @@ func locate() (string, error) {
 	root := filepath.Join(userCache, "wassette", "corpus")
 	dir := filepath.Join(root, hash)
 	if complete(dir) == nil {
+		markUsed(dir)
 		return dir, nil
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
@@ -150,7 +152,36 @@ func locate() (string, error) {
 	if err := os.Rename(tmp, dir); err != nil {
 		return "", fmt.Errorf("cmtest: %v", err)
 	}
+	prune(root, dir)
 	return dir, nil
+}
+
+// staleAfter is how long a corpus built from other sources is kept unused.
+const staleAfter = 72 * time.Hour
+
+// markUsed records that dir is in use, so that prune keeps it.
+func markUsed(dir string) {
+	now := time.Now()
+	os.Chtimes(filepath.Join(dir, "corpus.json"), now, now)
+}
+
+// prune removes corpora built from other sources that no test has used for staleAfter
+// (each is about 100 MB). The caller holds the build lock.
+func prune(root, keep string) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		if !e.IsDir() || dir == keep || strings.Contains(e.Name(), ".tmp-") {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(dir, "corpus.json"))
+		if err == nil && time.Since(fi.ModTime()) > staleAfter {
+			os.RemoveAll(dir)
+		}
+	}
 }
 
 // complete reports whether dir holds every component of the corpus.
@@ -173,8 +204,8 @@ func complete(dir string) error {
 	return nil
 }
 
-// sourceHash hashes what the corpus is built from: testdata/components (without node_modules
-// and build output) and .ci/corpus.sh, so that a changed source builds a new corpus.
+// sourceHash hashes what the corpus is built from: testdata/components (without node_modules,
+// build output and Markdown) and .ci/corpus.sh, so that a changed source builds a new corpus.
 func sourceHash() (string, error) {
 	h := sha256.New()
 	add := func(path, name string) error {
@@ -200,8 +231,8 @@ func sourceHash() (string, error) {
 			}
 			return nil
 		}
-		if !d.Type().IsRegular() {
-			return nil
+		if !d.Type().IsRegular() || strings.HasSuffix(path, ".md") {
+			return nil // documentation does not change what is built
 		}
 		return add(path, filepath.ToSlash(rel))
 	})

@@ -218,22 +218,31 @@ async function call(req) {
   const release = capture();
   let outcome;
   try {
-    const root = await comp.mod.instantiate(comp.getCoreModule, importObject(comp.world));
+    // Failing to instantiate (an import the oracle lacks) refuses the request; a throw
+    // from the function itself is the component trapping, or its top-level err.
+    let root;
+    try {
+      root = await comp.mod.instantiate(comp.getCoreModule, importObject(comp.world));
+    } catch (e) {
+      throw new ArgError(`instantiating ${tool.tool}'s component: ${e?.message ?? e}`);
+    }
     const target = tool.exportName ? root[tool.exportName] : root;
     const fn = target?.[camel(tool.funcName)];
-    if (typeof fn !== 'function') throw new Error(`jco bindings have no function for ${tool.tool}`);
+    if (typeof fn !== 'function') throw new ArgError(`jco's bindings have no function for ${tool.tool}`);
     const t = tool.func.result;
     let value;
+    let trapped = null;
     try {
       value = fn.apply(target, args);
       if (t?.kind === 'result') value = { tag: 'ok', val: value };
     } catch (e) {
       if (t?.kind === 'result' && isComponentError(e)) value = { tag: 'err', val: e.payload };
-      else throw e;
+      else trapped = e;
     }
-    outcome = t ? [`"result":${fromJS(t, value)}`] : [];
+    if (trapped) outcome = [`"trap":${JSON.stringify(String(trapped?.message ?? trapped))}`];
+    else outcome = t ? [`"result":${fromJS(t, value)}`] : [];
   } catch (e) {
-    outcome = [`"trap":${JSON.stringify(String(e?.message ?? e))}`];
+    outcome = [`"error":${JSON.stringify(e instanceof ArgError ? e.message : `oracle: ${e?.message ?? e}`)}`];
   } finally {
     const { stdout, stderr } = release();
     _setEnv({});

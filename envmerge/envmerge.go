@@ -5,7 +5,8 @@
 //
 //  1. Policy: an entry of permissions.environment.allow that carries a value.
 //  2. Secret: every secret stored for the component.
-//  3. Host: a host variable, only if the policy's environment.allow names its key.
+//  3. Host: a host variable, only if the policy's environment.allow names its key, and
+//     never one of wassette's own (WASSETTE_*), even if a hand-edited policy names it.
 //
 // Nothing else reaches the component. Merge is a pure function: callers build the
 // environment afresh for every call, so a changed secret or policy takes effect at once.
@@ -51,7 +52,7 @@ func Merge(allow []policy.EnvironmentAllow, secrets secretstore.Secrets, host []
 			allowed[a.Key] = true
 		}
 		for _, kv := range host {
-			if k, v, ok := strings.Cut(kv, "="); ok && allowed[k] {
+			if k, v, ok := strings.Cut(kv, "="); ok && allowed[k] && !policy.IsReservedEnvKey(k) {
 				vars[k] = Var{Key: k, Value: secretstore.NewValue(v), Source: FromHost}
 			}
 		}

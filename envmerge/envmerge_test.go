@@ -88,6 +88,14 @@ func TestMerge(t *testing.T) {
 			want:  "K=second@host Q=a=b@host",
 		},
 		{
+			name: "wassette's own host variables never pass, even when a hand-edited policy allows them",
+			allow: []policy.EnvironmentAllow{{Key: "WASSETTE_AUTH_TOKEN"}, {Key: "wassette_data_dir"},
+				{Key: "WASSETTE"}, {Key: "REGION"}},
+			host: []string{"WASSETTE_AUTH_TOKEN=bearer-token-of-the-server", "wassette_data_dir=/data",
+				"WASSETTE=not-the-prefix", "REGION=eu"},
+			want: "REGION=eu@host WASSETTE=not-the-prefix@host",
+		},
+		{
 			name:    "policy value for a key the host and secrets lack",
 			allow:   []policy.EnvironmentAllow{{Key: "REGION", Value: ptr("eu")}, {Key: "HOME"}},
 			secrets: []string{"TOKEN", "t"},

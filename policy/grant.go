@@ -68,10 +68,14 @@ func (p *Policy) RevokeNetwork(host string) bool {
 
 // GrantEnvironment lets the component see variable key; with a non-nil value, that
 // value is given to it whatever the secrets or host hold. Granting an existing key
-// replaces its value (a nil value removes the policy's value).
+// replaces its value (a nil value removes the policy's value). One of wassette's own
+// variables (IsReservedEnvKey) is refused with an error wrapping ErrProtected.
 func (p *Policy) GrantEnvironment(key string, value *string) error {
 	if err := validateEnv(key, value); err != nil {
 		return err
+	}
+	if IsReservedEnvKey(key) {
+		return errReservedEnv(key)
 	}
 	allow := &p.Permissions.Environment.Allow
 	if i := slices.IndexFunc(*allow, func(e EnvironmentAllow) bool { return e.Key == key }); i >= 0 {

@@ -116,13 +116,13 @@ func (a *app) permissionGrantCmd() *cobra.Command {
 			var change func(*policy.Policy) error
 			switch kind {
 			case kindStorage:
-				uri, err := storageURI(item)
+				acc, err := parseAccess(access)
 				if err != nil {
-					return usageError{err}
+					return err
 				}
-				var acc []policy.Access
-				for _, s := range strings.Split(access, ",") {
-					acc = append(acc, policy.Access(strings.TrimSpace(s)))
+				uri, err := a.grantableFolder(item, id)
+				if err != nil {
+					return err
 				}
 				item = uri
 				change = func(p *policy.Policy) error { return p.GrantStorage(uri, acc...) }
@@ -132,7 +132,7 @@ func (a *app) permissionGrantCmd() *cobra.Command {
 				}
 				change = func(p *policy.Policy) error { return p.GrantNetwork(item) }
 			case kindEnv:
-				if err := secretstore.ValidateKey(item); err != nil {
+				if err := policy.CheckEnvGrant(item); err != nil {
 					return usageError{err}
 				}
 				var val *string
@@ -196,7 +196,13 @@ func (a *app) permissionRevokeCmd() *cobra.Command {
 					return usageError{err}
 				}
 				item = uri
-				revoke = func(p *policy.Policy) bool { return p.RevokeStorage(uri) }
+				// The grant stored the folder's real path: a path given through a
+				// symbolic link revokes what it leads to.
+				real := uri
+				if r, err := filepath.EvalSymlinks(strings.TrimPrefix(uri, "fs://")); err == nil {
+					real, _ = policy.StorageURI(r)
+				}
+				revoke = func(p *policy.Policy) bool { return p.RevokeStorage(uri) || p.RevokeStorage(real) }
 			case kindNetwork:
 				revoke = func(p *policy.Policy) bool { return p.RevokeNetwork(item) }
 			case kindEnv:
@@ -247,6 +253,38 @@ func (a *app) permissionResetCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// parseAccess reads --access: read, or read,write (also write, which implies read).
+func parseAccess(s string) ([]policy.Access, error) {
+	var acc []policy.Access
+	for _, part := range strings.Split(s, ",") {
+		a := policy.Access(strings.ToLower(strings.TrimSpace(part)))
+		if a != policy.Read && a != policy.Write {
+			return nil, usagef("invalid --access %q: use read, or read,write", s)
+		}
+		acc = append(acc, a)
+	}
+	return acc, nil
+}
+
+// grantableFolder resolves a folder a person grants (a path or an fs:// URI) to the
+// fs:// URI of its real path, refusing a folder that does not exist or that is, holds or
+// is inside one of wassette's own folders.
+func (a *app) grantableFolder(item, id string) (string, error) {
+	uri, err := storageURI(item)
+	if err != nil {
+		return "", usageError{err}
+	}
+	real, err := a.guard().ResolveStorage(uri, id)
+	if err != nil {
+		return "", usageError{fmt.Errorf("cannot grant %s: %w", item, err)}
+	}
+	uri, err = policy.StorageURI(real)
+	if err != nil {
+		return "", usageError{err}
+	}
+	return uri, nil
 }
 
 // storageURI accepts an fs:// URI or a path; a relative path is taken from the working

@@ -138,12 +138,34 @@ func (a *app) secretsDir() string {
 // componentsDir is where components, their policies and metadata live.
 func (a *app) componentsDir() string { return filepath.Join(a.dataDir(), "components") }
 
-// cacheDir keeps compiled WebAssembly across restarts: $XDG_CACHE_HOME/wassette.
-func (a *app) cacheDir() string {
+// cacheRoot is wassette's cache folder: $XDG_CACHE_HOME/wassette.
+func (a *app) cacheRoot() string {
 	if d := os.Getenv("XDG_CACHE_HOME"); d != "" && filepath.IsAbs(d) {
-		return filepath.Join(d, "wassette", "compiled")
+		return filepath.Join(d, "wassette")
 	}
-	return filepath.Join(xdg.CacheHome, "wassette", "compiled")
+	return filepath.Join(xdg.CacheHome, "wassette")
+}
+
+// cacheDir keeps compiled WebAssembly across restarts: <cache>/compiled.
+func (a *app) cacheDir() string { return filepath.Join(a.cacheRoot(), "compiled") }
+
+// configDir is wassette's configuration folder: $XDG_CONFIG_HOME/wassette.
+func (a *app) configDir() string {
+	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "wassette")
+	}
+	return filepath.Join(xdg.ConfigHome, "wassette")
+}
+
+// guard refuses storage grants of wassette's own folders, wherever flags, variables or
+// XDG put them.
+func (a *app) guard() *policy.Guard {
+	return policy.NewGuard(
+		policy.Folder{What: "data folder", Path: a.dataDir()},
+		policy.Folder{What: "secrets folder", Path: a.secretsDir()},
+		policy.Folder{What: "config folder", Path: a.configDir()},
+		policy.Folder{What: "cache folder", Path: a.cacheRoot()},
+	)
 }
 
 func (a *app) secrets() (*secretstore.Store, error) { return secretstore.Open(a.secretsDir()) }
@@ -167,6 +189,7 @@ func (a *app) components(ctx context.Context, limits wasmrt.Limits) (*component.
 		Policies: policies,
 		Limits:   limits,
 		Reserved: tools.BuiltinToolNames(),
+		Guard:    a.guard(),
 		Logger:   a.log,
 	})
 }

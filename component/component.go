@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -60,6 +61,11 @@ type Config struct {
 	Fetch loader.Options
 	// Reserved are tool names no component may declare (the server's own tools).
 	Reserved []string
+	// Guard refuses grants of wassette's own folders. The grant commands and tools
+	// resolve and check a folder when it is granted; every call checks its mounts
+	// again, so a hand-edited policy cannot reach those folders either. Nil guards
+	// nothing.
+	Guard *policy.Guard
 	// Logger receives what the manager does; never a secret value. Nil discards.
 	Logger *slog.Logger
 }
@@ -129,6 +135,9 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.Environ == nil {
 		cfg.Environ = os.Environ()
 	}
+	if cfg.Guard == nil {
+		cfg.Guard = policy.NewGuard()
+	}
 	reg, err := registry.Open(cfg.Dir)
 	if err != nil {
 		return nil, err
@@ -144,6 +153,9 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	return m, nil
 }
+
+// Guard returns the guard of wassette's own folders that grants must pass.
+func (m *Manager) Guard() *policy.Guard { return m.cfg.Guard }
 
 // Close stops calls in progress and releases the runtime.
 func (m *Manager) Close(ctx context.Context) error { return m.rt.Close(ctx) }
@@ -467,8 +479,9 @@ type Result struct {
 	// IsError reports a tool that failed; Text then holds its message.
 	IsError bool
 	// Text is the tool's JSON output, or its error message, with every value the
-	// component received from its secrets or policy replaced by [REDACTED], so a
-	// component that echoes its key does not hand it to the model.
+	// component received (from its secrets, its policy or the host), and its common
+	// encodings, replaced by [REDACTED], so a component that echoes its key does not
+	// hand it to the model.
 	Text string
 	// Output is the tool's JSON output, redacted like Text; nil on error or if
 	// redaction broke the JSON.
@@ -493,20 +506,21 @@ func (m *Manager) Call(ctx context.Context, tool string, args json.RawMessage) (
 	if err != nil {
 		return Result{}, err
 	}
+	red := newRedactor(env)
 	res, err := mod.Call(ctx, tool, args, opts)
 	if err != nil {
 		// The error may quote the module's stderr (after a crash): redacted like Text.
-		return Result{}, redactError(env, fmt.Errorf("component %s: %w", compid.Quote(id), err)) // err names the tool
+		return Result{}, red.redactError(fmt.Errorf("component %s: %w", compid.Quote(id), err)) // err names the tool
 	}
 	out := Result{ComponentID: id, IsError: res.IsError()}
 	if out.IsError {
-		out.Text = redact(env, strings.TrimSpace(res.Stderr))
+		out.Text = red.redact(strings.TrimSpace(res.Stderr))
 		if out.Text == "" {
 			out.Text = fmt.Sprintf("the tool failed with exit code %d and no message", res.ExitCode)
 		}
 		return out, nil
 	}
-	out.Text = redact(env, string(res.Output))
+	out.Text = red.redact(string(res.Output))
 	if json.Valid([]byte(out.Text)) {
 		out.Output = json.RawMessage(out.Text)
 	}
@@ -546,6 +560,11 @@ func (m *Manager) Sandbox(id string) (runtime.CallOptions, envmerge.Env, error) 
 	opts := runtime.CallOptions{ComponentID: id, Env: env.Environ()}
 	for _, s := range pol.Permissions.Storage.Allow {
 		path := strings.TrimPrefix(s.URI, "fs://")
+		if err := m.cfg.Guard.Check(filepath.FromSlash(path), id); err != nil {
+			return runtime.CallOptions{}, nil, fmt.Errorf("component %s: its policy grants the folder %s, which is refused: %w; "+
+				"revoke it (revoke-storage-permission, or: wassette permission revoke storage %s %s)",
+				compid.Quote(id), path, err, id, s.URI)
+		}
 		opts.Mounts = append(opts.Mounts, runtime.Mount{HostPath: path, GuestPath: path, Writable: slices.Contains(s.Access, policy.Write)})
 	}
 	for _, n := range pol.Permissions.Network.Allow {
@@ -556,43 +575,3 @@ func (m *Manager) Sandbox(id string) (runtime.CallOptions, envmerge.Env, error) 
 	opts.Limits = runtime.Limits{MemoryBytes: mem, Timeout: timeout}
 	return opts, env, nil
 }
-
-// minRedact is the shortest value Result redacts: shorter ones ("30", "true") are too
-// common in ordinary output to be told apart from a secret.
-const minRedact = 8
-
-// redact replaces in s every value the component got from its secrets or its policy.
-func redact(env envmerge.Env, s string) string {
-	for _, v := range env {
-		if v.Source == envmerge.FromHost {
-			continue
-		}
-		plain := v.Value.Reveal()
-		if len(plain) < minRedact {
-			continue
-		}
-		s = strings.ReplaceAll(s, plain, secretstore.Redacted)
-		if q, _ := json.Marshal(plain); len(q) > 2 { // the form a JSON string holds it in
-			s = strings.ReplaceAll(s, string(q[1:len(q)-1]), secretstore.Redacted)
-		}
-	}
-	return s
-}
-
-// redactError returns err with its message redacted like Result.Text. errors.Is still
-// sees what err wraps; nothing else of err is reachable, as it may hold plaintext.
-func redactError(env envmerge.Env, err error) error {
-	msg := err.Error()
-	if r := redact(env, msg); r != msg {
-		return &redactedError{msg: r, err: err}
-	}
-	return err
-}
-
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string        { return e.msg }
-func (e *redactedError) Is(target error) bool { return errors.Is(e.err, target) }

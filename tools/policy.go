@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -186,7 +187,10 @@ func (c *Components) policyTools() []server.ServerTool {
 			getPolicyOutputSchema, c.getPolicy, policyIDArg),
 		c.tool(GrantStoragePermissionTool,
 			"Let a loaded component use a folder on the user's machine, read-only or read-write, from its next "+
-				"call on. Grant only what the user's request needs: the narrowest folder, and write only if needed.",
+				"call on. Grant only what the user's request needs: the narrowest folder, and write only if needed. "+
+				"The folder must exist; it is resolved to its real path (symbolic links followed) now. wassette's own "+
+				"folders (its data, secrets, config and cache folders), anything inside them and any folder that holds "+
+				"them (such as the home folder or /) are refused.",
 			hints{title: "Grant folder access", idempotent: true},
 			permissionOutputSchema, c.grantStorage, policyIDArg, storageURIArg, accessArg),
 		c.tool(GrantNetworkPermissionTool,
@@ -198,7 +202,8 @@ func (c *Components) policyTools() []server.ServerTool {
 			"Let a loaded component see one environment variable of the host (the wassette server's own "+
 				"environment), from its next call on. It does not set a value: the component gets the host's value, "+
 				"if the host has the variable. A secret or a value the user put in the policy for the same key wins "+
-				"over the host. To give a component an API key, use set-secret instead.",
+				"over the host. wassette's own variables (WASSETTE_*, such as its bearer token) are refused. To give a "+
+				"component an API key, use set-secret instead.",
 			hints{title: "Grant a host environment variable", idempotent: true},
 			permissionOutputSchema, c.grantEnv, policyIDArg, envKeyArg),
 		c.tool(RevokeStoragePermissionTool,
@@ -330,6 +335,19 @@ func (c *Components) grantStorage(_ context.Context, args map[string]string) *mc
 	if bad := c.known(id, true); bad != nil {
 		return bad
 	}
+	// The folder is resolved once, now, to its real path, which is what the policy
+	// keeps: re-pointing a link later does not re-target the grant.
+	real, err := c.mgr.Guard().ResolveStorage(uri, id)
+	switch {
+	case errors.Is(err, policy.ErrProtected):
+		return toolError("refused: %v. Nothing was granted. Do not try another path to the same folder; "+
+			"ask the user which folder the component should use.", err)
+	case err != nil:
+		return toolError("%v. Nothing was granted.", err)
+	}
+	if uri, err = policy.StorageURI(real); err != nil {
+		return toolError("%v. Nothing was granted.", err)
+	}
 	var now []string
 	changed, err := c.update(id, func(p *policy.Policy) error {
 		if err := p.GrantStorage(uri, access...); err != nil {
@@ -372,6 +390,9 @@ func (c *Components) grantEnv(_ context.Context, args map[string]string) *mcp.Ca
 	if bad := checkKey(key); bad != nil {
 		return bad
 	}
+	if err := policy.CheckEnvGrant(key); err != nil {
+		return toolError("refused: %v. Nothing was granted.", err)
+	}
 	if bad := c.known(id, true); bad != nil {
 		return bad
 	}
@@ -395,7 +416,12 @@ func (c *Components) revokeStorage(_ context.Context, args map[string]string) *m
 	if bad != nil {
 		return bad
 	}
-	return c.revoke(id, permStorage, uri, func(p *policy.Policy) bool { return p.RevokeStorage(uri) })
+	// Grants hold real paths: a path given through a link revokes what it leads to.
+	real := uri
+	if r, err := filepath.EvalSymlinks(filepath.FromSlash(strings.TrimPrefix(uri, "fs://"))); err == nil {
+		real, _ = policy.StorageURI(r)
+	}
+	return c.revoke(id, permStorage, uri, func(p *policy.Policy) bool { return p.RevokeStorage(uri) || p.RevokeStorage(real) })
 }
 
 func (c *Components) revokeNetwork(_ context.Context, args map[string]string) *mcp.CallToolResult {

@@ -1,20 +1,25 @@
 // Package registry keeps the loaded components on disk, so they survive a restart.
 //
-// A registry is one folder, <data>/components. Each component has two files named after
-// its ID by compid.Stem: <stem>.wasm, the module's bytes, and <stem>.json, its
-// [Metadata]. The folder also holds <stem>.policy.yaml files that belong to the policy
-// package; this package never reads, lists, writes or deletes them.
+// A registry is one folder, <data>/components. Each component has a metadata file,
+// <stem>.json (its [Metadata]; the stem is its ID mapped by compid.Stem), and a module
+// file that the metadata names: <stem>@<16 hex digits>.wasm, a name chosen afresh at
+// every Add. Components stored by earlier versions keep the name <stem>.wasm, which
+// their metadata does not name. The folder also holds <stem>.policy.yaml files that
+// belong to the policy package; this package never reads, lists, writes or deletes
+// them.
 //
-// Writers hold the folder's lock (safefile.Lock) and replace each file atomically. Add
-// writes the module before the metadata and Remove deletes the metadata before the
-// module, so a crash can leave a module without metadata, which Open deletes, but never
-// metadata without a module. A crash while replacing a component can leave the new
-// module beside the old metadata; Wasm then reports a digest mismatch, and loading the
-// component again repairs it.
+// Writers hold the folder's lock (safefile.Lock). Add writes the new module under its
+// new name, then replaces the metadata in one atomic rename (the switch), then removes
+// the old module. A crash before the switch leaves the old metadata naming the old
+// module, which is still there; a crash after it leaves the new metadata naming the new
+// module. Either way the component works, as before or as new. Remove deletes the
+// metadata before the modules. Module files that no metadata names are left-overs of a
+// crash, removed by Open and by the next Add or Remove of that component.
 package registry
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -28,12 +33,17 @@ import (
 	"time"
 
 	"github.com/wassette/wassette/internal/compid"
+	"github.com/wassette/wassette/internal/crashpoint"
 	"github.com/wassette/wassette/internal/safefile"
 )
 
 const (
 	wasmExt = ".wasm"
 	metaExt = ".json"
+	// moduleSep separates a stem from the token that makes its module's name new at
+	// every Add. compid never leaves '@' unescaped in a stem, so a name with one is
+	// never the legacy module of another component.
+	moduleSep = "@"
 )
 
 // maxMetaBytes caps a metadata file; the tool list is the only part that can grow.
@@ -63,6 +73,9 @@ type Metadata struct {
 	// restart need not run the module to learn them. It is opaque here: any valid JSON,
 	// or empty. It is stored with insignificant white space removed.
 	Tools json.RawMessage `json:"tools,omitempty"`
+	// Module is the name of the module's file in the folder; Add sets it. Empty means
+	// <stem>.wasm, the name earlier versions used.
+	Module string `json:"module,omitempty"`
 }
 
 // Registry is the store in one folder. Its methods are safe for concurrent use, also
@@ -72,7 +85,7 @@ type Registry struct {
 }
 
 // Open returns the registry in dir, creating the folder (0700) if needed. It removes
-// what crashed writers left behind: temporary files, and modules without metadata.
+// what crashed writers left behind: temporary files, and modules that no metadata names.
 func Open(dir string) (*Registry, error) {
 	unlock, err := safefile.Lock(dir)
 	if err != nil {
@@ -82,25 +95,92 @@ func Open(dir string) (*Registry, error) {
 	if err := safefile.SweepTemps(dir); err != nil {
 		return nil, fmt.Errorf("open component registry %s: clean temporary files: %w", dir, err)
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
+	r := &Registry{dir: dir}
+	if err := r.sweep(""); err != nil {
 		return nil, fmt.Errorf("open component registry %s: %w", dir, err)
 	}
+	return r, nil
+}
+
+// moduleStem returns the stem of the component a module file name belongs to, and
+// whether name is a module file name at all.
+func moduleStem(name string) (string, bool) {
+	base, ok := strings.CutSuffix(name, wasmExt)
+	if !ok || strings.HasPrefix(name, ".") {
+		return "", false
+	}
+	if stem, token, ok := strings.Cut(base, moduleSep); ok {
+		if !validToken(token) {
+			return "", false
+		}
+		base = stem
+	}
+	if _, ok := compid.Parse(base); !ok {
+		return "", false
+	}
+	return base, true
+}
+
+// validToken reports whether t is the token Add puts in a module's name.
+func validToken(t string) bool {
+	if len(t) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(t)
+	return err == nil && strings.ToLower(t) == t
+}
+
+// sweep removes the module files that the metadata of their component does not name:
+// of every component, or only of the one whose stem is only. The caller holds the lock.
+func (r *Registry) sweep(only string) error {
+	entries, err := os.ReadDir(r.dir)
+	if err != nil {
+		return err
+	}
+	referenced := map[string]*string{} // stem -> the module its metadata names; nil: keep all
 	for _, e := range entries {
-		stem, ok := strings.CutSuffix(e.Name(), wasmExt)
-		if !ok || !e.Type().IsRegular() {
+		stem, ok := moduleStem(e.Name())
+		if !ok || !e.Type().IsRegular() || (only != "" && stem != only) {
 			continue
 		}
-		if _, ok := compid.Parse(stem); !ok {
+		want, seen := referenced[stem]
+		if !seen {
+			want = r.referencedModule(stem)
+			referenced[stem] = want
+		}
+		if want == nil || e.Name() == *want {
 			continue
 		}
-		if _, err := os.Lstat(filepath.Join(dir, stem+metaExt)); errors.Is(err, fs.ErrNotExist) {
-			if err := safefile.Remove(dir, e.Name()); err != nil {
-				return nil, fmt.Errorf("open component registry %s: remove orphaned module: %w", dir, err)
-			}
+		if err := safefile.Remove(r.dir, e.Name()); err != nil {
+			return fmt.Errorf("remove a left-over module: %w", err)
 		}
 	}
-	return &Registry{dir: dir}, nil
+	return nil
+}
+
+// referencedModule returns the module file the metadata of stem names; "" if it has no
+// metadata (its modules are then left-overs), nil if its metadata cannot be read (its
+// modules are then kept, so that a person can repair it; List and Get report it).
+func (r *Registry) referencedModule(stem string) *string {
+	id, _ := compid.Parse(stem)
+	meta, err := r.readMeta(id, stem)
+	if errors.Is(err, ErrNotFound) {
+		none := ""
+		return &none
+	}
+	if err != nil {
+		return nil
+	}
+	name := moduleName(stem, meta)
+	return &name
+}
+
+// moduleName is the module file that meta names.
+func moduleName(stem string, meta Metadata) string {
+	if meta.Module == "" {
+		return stem + wasmExt
+	}
+	return meta.Module
 }
 
 // Dir returns the registry's folder.
@@ -132,15 +212,8 @@ func (r *Registry) Add(id string, wasm []byte, meta Metadata) error {
 		meta.LoadedAt = time.Now()
 	}
 	meta.LoadedAt = meta.LoadedAt.UTC()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // keep the tools' text as the caller wrote it
-	if err := enc.Encode(meta); err != nil {
-		return fmt.Errorf("add component %s: encode metadata: %w", compid.Quote(id), err)
-	}
-	data := buf.Bytes()
-	if len(data) > maxMetaBytes {
-		return fmt.Errorf("add component %s: the metadata is %d bytes, the limit is %d; record fewer tools", compid.Quote(id), len(data), maxMetaBytes)
+	if _, err := encodeMeta(meta); err != nil { // before anything is written
+		return fmt.Errorf("add component %s: %w", compid.Quote(id), err)
 	}
 
 	unlock, err := safefile.Lock(r.dir)
@@ -148,13 +221,44 @@ func (r *Registry) Add(id string, wasm []byte, meta Metadata) error {
 		return fmt.Errorf("add component %s: %w", compid.Quote(id), err)
 	}
 	defer unlock()
-	if err := safefile.WriteAtomic(r.dir, stem+wasmExt, wasm); err != nil {
+	var token [8]byte
+	if _, err := rand.Read(token[:]); err != nil {
 		return fmt.Errorf("add component %s: %w", compid.Quote(id), err)
 	}
+	meta.Module = stem + moduleSep + hex.EncodeToString(token[:]) + wasmExt
+	data, err := encodeMeta(meta)
+	if err != nil {
+		return fmt.Errorf("add component %s: %w", compid.Quote(id), err)
+	}
+	// Before the switch, the old metadata names the old module: both are untouched.
+	if err := safefile.WriteAtomic(r.dir, meta.Module, wasm); err != nil {
+		return fmt.Errorf("add component %s: %w", compid.Quote(id), err)
+	}
+	crashpoint.Reach("registry: new module written")
 	if err := safefile.WriteAtomic(r.dir, stem+metaExt, data); err != nil {
 		return fmt.Errorf("add component %s: %w", compid.Quote(id), err)
 	}
+	crashpoint.Reach("registry: metadata switched")
+	// After it, the new metadata names the new module; the old one is a left-over.
+	if err := r.sweep(stem); err != nil {
+		return fmt.Errorf("add component %s: %w", compid.Quote(id), err)
+	}
+	crashpoint.Reach("registry: old module removed")
 	return nil
+}
+
+// encodeMeta returns the metadata file's content.
+func encodeMeta(meta Metadata) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep the tools' text as the caller wrote it
+	if err := enc.Encode(meta); err != nil {
+		return nil, fmt.Errorf("encode metadata: %w", err)
+	}
+	if buf.Len() > maxMetaBytes {
+		return nil, fmt.Errorf("the metadata is %d bytes, the limit is %d; record fewer tools", buf.Len(), maxMetaBytes)
+	}
+	return buf.Bytes(), nil
 }
 
 // Get returns the metadata of the component id, or an error wrapping ErrNotFound.
@@ -192,7 +296,7 @@ func (r *Registry) readWasm(id, stem string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(r.dir, stem+wasmExt)
+	path := filepath.Join(r.dir, moduleName(stem, meta))
 	data, err := safefile.ReadFile(path, meta.Size)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -260,15 +364,22 @@ func (r *Registry) Remove(id string) error {
 		return fmt.Errorf("remove component %s: %w", compid.Quote(id), err)
 	}
 	defer unlock()
-	found := false
-	for _, name := range []string{stem + metaExt, stem + wasmExt} {
-		_, err := os.Lstat(filepath.Join(r.dir, name))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		found = true
-		if err := safefile.Remove(r.dir, name); err != nil {
-			return fmt.Errorf("remove component %s: %w", compid.Quote(id), err)
+	_, err = os.Lstat(filepath.Join(r.dir, stem+metaExt))
+	found := err == nil
+	if err := safefile.Remove(r.dir, stem+metaExt); err != nil {
+		return fmt.Errorf("remove component %s: %w", compid.Quote(id), err)
+	}
+	// Without metadata, every module of the component is a left-over.
+	entries, err := os.ReadDir(r.dir)
+	if err != nil {
+		return fmt.Errorf("remove component %s: %w", compid.Quote(id), err)
+	}
+	for _, e := range entries {
+		if s, ok := moduleStem(e.Name()); ok && s == stem {
+			found = true
+			if err := safefile.Remove(r.dir, e.Name()); err != nil {
+				return fmt.Errorf("remove component %s: %w", compid.Quote(id), err)
+			}
 		}
 	}
 	if !found {
@@ -296,8 +407,20 @@ func (r *Registry) readMeta(id, stem string) (Metadata, error) {
 		return Metadata{}, fmt.Errorf("component %s: %s records the ID %s; remove the component and load it again", compid.Quote(id), path, compid.Quote(meta.ID))
 	case meta.Size <= 0 || !validDigest(meta.Digest):
 		return Metadata{}, fmt.Errorf("component %s: %s records no valid digest and size; remove the component and load it again", compid.Quote(id), path)
+	case meta.Module != "" && !validModule(stem, meta.Module):
+		return Metadata{}, fmt.Errorf("component %s: %s names a module file that this registry would not write; remove the component and load it again", compid.Quote(id), path)
 	}
 	return meta, nil
+}
+
+// validModule reports whether name is a module file name Add writes for stem.
+func validModule(stem, name string) bool {
+	base, ok := strings.CutSuffix(name, wasmExt)
+	if !ok {
+		return false
+	}
+	token, ok := strings.CutPrefix(base, stem+moduleSep)
+	return ok && validToken(token)
 }
 
 // validDigest reports whether d is "sha256:" and 64 lower-case hex digits.

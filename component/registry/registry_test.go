@@ -72,13 +72,16 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	want := Metadata{
-		ID: "Time-Server", Source: "oci://ghcr.io/x/time-server:1", Digest: digestOf(wasm),
-		Size: int64(len(wasm)), LoadedAt: loaded.UTC(), Tools: tools,
-	}
 	got, err := r.Get("Time-Server")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !validModule("%54ime-%53erver", got.Module) {
+		t.Errorf("Get names the module %q", got.Module)
+	}
+	want := Metadata{
+		ID: "Time-Server", Source: "oci://ghcr.io/x/time-server:1", Digest: digestOf(wasm),
+		Size: int64(len(wasm)), LoadedAt: loaded.UTC(), Tools: tools, Module: got.Module,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Get = %+v\nwant  %+v", got, want)
@@ -95,7 +98,11 @@ func TestRoundTrip(t *testing.T) {
 	if !strings.Contains(string(raw), `"loaded_at":"2026-01-02T02:04:05Z"`) {
 		t.Errorf("metadata file lacks an RFC 3339 UTC time:\n%s", raw)
 	}
-	for _, n := range []string{"%54ime-%53erver.json", "%54ime-%53erver.wasm", "fetch.json", "fetch.wasm"} {
+	fetchMeta, err := r.Get("fetch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"%54ime-%53erver.json", got.Module, "fetch.json", fetchMeta.Module} {
 		if fi, err := os.Stat(filepath.Join(dir, n)); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v, %v", n, fi, err)
 		}
@@ -133,7 +140,7 @@ func TestRoundTrip(t *testing.T) {
 	if _, err := r2.Wasm("nope"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Wasm of unknown ID: %v", err)
 	}
-	if got, want := names(t, dir), []string{"%54ime-%53erver.policy.yaml", ".lock", "fetch.json", "fetch.wasm"}; !reflect.DeepEqual(got, want) {
+	if got, want := names(t, dir), []string{"%54ime-%53erver.policy.yaml", ".lock", "fetch.json", fetchMeta.Module}; !reflect.DeepEqual(got, want) {
 		t.Errorf("folder holds %v, want %v", got, want)
 	}
 }
@@ -154,6 +161,58 @@ func TestAddReplaces(t *testing.T) {
 	}
 	if data, err := r.Wasm("x"); err != nil || string(data) != string(v2) {
 		t.Errorf("Wasm after replace: %q, %v", data, err)
+	}
+	// The old module is gone: the folder holds one module for x, the one its metadata names.
+	if got, want := names(t, r.Dir()), []string{".lock", "x.json", m.Module}; !reflect.DeepEqual(got, want) {
+		t.Errorf("folder holds %v, want %v", got, want)
+	}
+}
+
+// TestLegacyLayout reads a component stored by an earlier version, as <stem>.wasm beside
+// metadata that names no module, and replaces it in the current layout.
+func TestLegacyLayout(t *testing.T) {
+	dir := tempDir(t)
+	r := open(t, dir)
+	meta := `{"id":"old","source":"file:///old.wasm","digest":"` + digestOf(wasm) + `","size":8,"loaded_at":"2026-01-01T00:00:00Z"}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "old.json"), []byte(meta), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "old.wasm"), wasm, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = open(t, dir) // Open keeps the module its metadata names
+	if data, err := r.Wasm("old"); err != nil || string(data) != string(wasm) {
+		t.Fatalf("legacy Wasm = %q, %v", data, err)
+	}
+	v2 := append(append([]byte(nil), wasm...), 2)
+	if err := r.Add("old", v2, Metadata{}); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := r.Get("old")
+	if got, want := names(t, dir), []string{".lock", "old.json", m.Module}; !reflect.DeepEqual(got, want) {
+		t.Errorf("after replacing a legacy component the folder holds %v, want %v", got, want)
+	}
+}
+
+func TestMetadataCannotNameOtherFiles(t *testing.T) {
+	dir := tempDir(t)
+	r := open(t, dir)
+	if err := r.Add("a", wasm, Metadata{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Add("b", wasm, Metadata{}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := r.Get("b")
+	raw, _ := os.ReadFile(filepath.Join(dir, "a.json"))
+	for _, name := range []string{b.Module, "../a.wasm", "a@0123456789ABCDEF.wasm", "a@x.wasm", "a.policy.yaml"} {
+		edited := strings.Replace(string(raw), `"module":"a@`, `"module":"`+name+`","x":"`, 1)
+		if err := os.WriteFile(filepath.Join(dir, "a.json"), []byte(edited), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Wasm("a"); err == nil || !strings.Contains(err.Error(), "names a module file") {
+			t.Errorf("metadata naming %q: %v", name, err)
+		}
 	}
 }
 
@@ -187,14 +246,18 @@ func TestTamper(t *testing.T) {
 	if err := r.Add("t", wasm, Metadata{}); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "t.wasm")
+	meta, err := r.Get("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, meta.Module)
 
 	same := append([]byte(nil), wasm...)
 	same[4] = 2 // same size, other bytes
 	if err := os.WriteFile(path, same, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := r.Wasm("t")
+	_, err = r.Wasm("t")
 	if !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), "load the component again") {
 		t.Errorf("same size: %v", err)
 	}
@@ -271,8 +334,12 @@ func TestOpenCleansUp(t *testing.T) {
 	if err := r.Add("kept", wasm, Metadata{}); err != nil {
 		t.Fatal(err)
 	}
-	// What a crash leaves: a temporary file, and a module whose metadata was never written.
-	for _, name := range []string{".orphan.wasm.tmp-42", "orphan.wasm"} {
+	kept, _ := r.Get("kept")
+	// What a crash leaves: a temporary file, modules whose metadata was never written
+	// (in either layout), and a new module of a component whose metadata still names
+	// the old one. Files whose names this package does not write stay.
+	for _, name := range []string{".orphan.wasm.tmp-42", "orphan.wasm", "orphan@0123456789abcdef.wasm",
+		"kept@fedcba9876543210.wasm", "kept@NOTHEX.wasm", "kept.wasm"} {
 		if err := os.WriteFile(filepath.Join(dir, name), wasm, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -281,8 +348,18 @@ func TestOpenCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	open(t, dir)
-	if got, want := names(t, dir), []string{".lock", "kept.json", "kept.wasm", "orphan.policy.yaml"}; !reflect.DeepEqual(got, want) {
+	want := []string{".lock", "kept.json", "kept@NOTHEX.wasm", kept.Module, "orphan.policy.yaml"}
+	sort.Strings(want)
+	if got := names(t, dir); !reflect.DeepEqual(got, want) {
 		t.Errorf("folder holds %v, want %v", got, want)
+	}
+	// A component whose metadata cannot be read keeps its modules, for repair.
+	if err := os.WriteFile(filepath.Join(dir, "kept.json"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open(t, dir)
+	if _, err := os.Stat(filepath.Join(dir, kept.Module)); err != nil {
+		t.Errorf("the module of unreadable metadata was removed: %v", err)
 	}
 	// Remove also clears a module left without metadata.
 	if err := os.WriteFile(filepath.Join(dir, "half.wasm"), wasm, 0o600); err != nil {

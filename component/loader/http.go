@@ -21,10 +21,10 @@ func httpSource(raw, pin string, opts *Options) (source, error) {
 	if u.Host == "" {
 		return source{}, errors.New("the URL names no host")
 	}
-	// User info stays in the request but never in the recorded source.
-	canon := *u
-	canon.User = nil
-	canonical := canon.String()
+	// User info, the query and the fragment stay in the request but never in the
+	// recorded source: a presigned URL's signature or a token would be kept on disk,
+	// logged and shown to the model.
+	canonical := SafeSource(u.String())
 
 	client := httpClient(opts)
 	return source{
@@ -50,7 +50,7 @@ func httpClient(opts *Options) *http.Client {
 	next := base.CheckRedirect
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if req.URL.Scheme != "https" && !opts.AllowHTTP {
-			return fmt.Errorf("%w: refusing the redirect to %s, which is not https://", ErrUnsupported, req.URL.Redacted())
+			return fmt.Errorf("%w: refusing the redirect to %s, which is not https://", ErrUnsupported, SafeSource(req.URL.String()))
 		}
 		if next != nil {
 			return next(req, via)
@@ -71,6 +71,10 @@ func download(ctx context.Context, client *http.Client, u *url.URL, max int64, t
 	req.Header.Set("Accept", "application/wasm, application/octet-stream;q=0.9, */*;q=0.5")
 	resp, err := client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = SafeSource(ue.URL) // it quotes the URL, query and all
+		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("no answer within %s; check the URL or raise the timeout: %w", timeout, err)
 		}

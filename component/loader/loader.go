@@ -49,7 +49,13 @@ var (
 	// ErrUnsupported is wrapped when the URI scheme, or what the URI names, is not
 	// something Fetch can load.
 	ErrUnsupported = errors.New("unsupported source")
+	// ErrPlainHTTP is wrapped (with ErrUnsupported) when an http:// URL is refused
+	// because Options.AllowHTTP is off.
+	ErrPlainHTTP = errors.New("plain http:// refused")
 )
+
+var errPlainHTTP = fmt.Errorf("%w: %w: anyone on the network path could swap the module; use https://, "+
+	"or allow plain HTTP for a server on this machine (wassette component load --plain-http)", ErrUnsupported, ErrPlainHTTP)
 
 // Options adjust one Fetch. The zero value is ready to use.
 type Options struct {
@@ -96,7 +102,8 @@ type Fetched struct {
 	// Data is the module's bytes.
 	Data []byte
 	// Source is the canonical form of the URI it came from: "file://" plus an absolute
-	// path for files, the URL without user info or fragment for https:// and http://,
+	// path for files, the URL's scheme, host and path for https:// and http:// (no user
+	// info, query or fragment, which may hold credentials),
 	// "oci://registry/repo:tag" or "oci://registry/repo@sha256:..." for OCI.
 	Source string
 	// Digest is "sha256:<hex>" of Data.
@@ -111,7 +118,7 @@ type Fetched struct {
 func Fetch(ctx context.Context, uri string, opts Options) (Fetched, error) {
 	f, err := fetch(ctx, uri, opts)
 	if err != nil {
-		return Fetched{}, fmt.Errorf("load %s: %w", redact(uri), err)
+		return Fetched{}, fmt.Errorf("load %s: %w", SafeSource(uri), err)
 	}
 	return f, nil
 }
@@ -202,7 +209,7 @@ func parse(uri string, opts *Options) (source, error) {
 		return httpSource(strings.ToLower(scheme)+"://"+body, pin, opts)
 	case "http":
 		if !opts.AllowHTTP {
-			return source{}, fmt.Errorf("%w: plain http:// is refused because anyone on the network path could swap the module; use https://", ErrUnsupported)
+			return source{}, errPlainHTTP
 		}
 		return httpSource(strings.ToLower(scheme)+"://"+body, pin, opts)
 	case "oci":
@@ -286,19 +293,26 @@ func capError(size, max int64) error {
 	return fmt.Errorf("%w: the module is %d bytes, over the %d-byte cap; raise the cap if it is expected", ErrTooLarge, size, max)
 }
 
-// redact hides the user info of a URI, which may hold a password, for error messages.
-func redact(uri string) string {
+// SafeSource returns uri as it may be stored, logged and shown: for a URL, its scheme,
+// host and path, without user info, query or fragment (a presigned URL's signature, a
+// token, a password). Anything else is returned unchanged. Sources recorded by earlier
+// versions pass through it when they are shown.
+func SafeSource(uri string) string {
 	scheme, rest, ok := strings.Cut(uri, "://")
-	if !ok {
+	if !ok || !validScheme(scheme) {
 		return uri
 	}
-	end := strings.IndexAny(rest, "/?#")
+	// Cut at the query or fragment first: what follows may not even parse.
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	// User info ends at the last '@' before the path.
+	end := strings.IndexByte(rest, '/')
 	if end < 0 {
 		end = len(rest)
 	}
-	at := strings.LastIndex(rest[:end], "@")
-	if at < 0 {
-		return uri
+	if at := strings.LastIndexByte(rest[:end], '@'); at >= 0 {
+		rest = rest[at+1:]
 	}
-	return scheme + "://xxxxx@" + rest[at+1:]
+	return scheme + "://" + rest
 }

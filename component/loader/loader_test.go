@@ -278,3 +278,55 @@ func TestFetchHTTPAllowed(t *testing.T) {
 }
 
 func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// TestSourceKeepsNoQuerySecrets loads from a presigned-style URL and checks that the
+// signature appears neither in the recorded source nor in any error.
+func TestSourceKeepsNoQuerySecrets(t *testing.T) {
+	const sig = "X-Amz-Signature=c4n4ry5ignature0123456789abcdef"
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/mod.wasm":
+			w.Write(wasm)
+		case "/down.wasm":
+			http.Error(w, "no", http.StatusForbidden)
+		case "/to-http.wasm":
+			http.Redirect(w, r, "http://127.0.0.1:1/x.wasm?"+sig, http.StatusFound)
+		}
+	}))
+	defer srv.Close()
+	opts := Options{HTTPClient: srv.Client()}
+	f, err := Fetch(context.Background(), srv.URL+"/mod.wasm?"+sig+"&X-Amz-Expires=60#sha256="+hexSum(wasm), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Source != srv.URL+"/mod.wasm" {
+		t.Errorf("source = %s, want scheme, host and path only", f.Source)
+	}
+	for _, path := range []string{"/down.wasm", "/to-http.wasm"} {
+		_, err := Fetch(context.Background(), srv.URL+path+"?"+sig, opts)
+		if err == nil || strings.Contains(err.Error(), "c4n4ry5ignature") {
+			t.Errorf("%s: error %v", path, err)
+		}
+	}
+	// A connection failure quotes the URL (net/url's error): without the query.
+	_, err = Fetch(context.Background(), "https://127.0.0.1:1/x.wasm?"+sig, Options{Timeout: 5 * time.Second})
+	if err == nil || strings.Contains(err.Error(), "c4n4ry5ignature") || !strings.Contains(err.Error(), "127.0.0.1:1/x.wasm") {
+		t.Errorf("unreachable: error %v", err)
+	}
+	// Plain http:// is refused with the way to allow it, and without the query.
+	_, err = Fetch(context.Background(), "http://127.0.0.1:1/x.wasm?"+sig, Options{})
+	if !errors.Is(err, ErrPlainHTTP) || !strings.Contains(err.Error(), "--plain-http") || strings.Contains(err.Error(), "c4n4ry5ignature") {
+		t.Errorf("plain http: %v", err)
+	}
+	for in, want := range map[string]string{
+		"https://u:p@h.example/a/b.wasm?sig=1#frag": "https://h.example/a/b.wasm",
+		"https://h.example?x=1":                     "https://h.example",
+		"oci://ghcr.io/x/y:1":                       "oci://ghcr.io/x/y:1",
+		"/plain/path?x.wasm":                        "/plain/path?x.wasm",
+		"file:///a/b.wasm":                          "file:///a/b.wasm",
+	} {
+		if got := SafeSource(in); got != want {
+			t.Errorf("SafeSource(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -12,17 +12,24 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wassette/wassette/component"
+	"github.com/wassette/wassette/component/loader"
 	wasmrt "github.com/wassette/wassette/component/runtime"
+	"github.com/wassette/wassette/internal/cmdline"
 	"github.com/wassette/wassette/policy"
 	"github.com/wassette/wassette/secretstore"
+	"github.com/wassette/wassette/tools"
 )
 
 func (a *app) componentCmd() *cobra.Command {
-	c := groupCmd("component", "Load, list and unload WebAssembly components",
-		a.componentLoadCmd(), a.componentUnloadCmd(), a.componentListCmd())
-	c.Long = `Load, list and unload WebAssembly components (WASI preview1 modules that speak the
-wassette tool protocol). Loaded components are kept in <data-dir>/components and come back
-when the server restarts; a running server picks up changes made here within seconds.`
+	c := groupCmd("component", "Load, approve, list and unload WebAssembly components",
+		a.componentLoadCmd(), a.componentApproveCmd(), a.componentUnloadCmd(), a.componentListCmd())
+	c.Long = `Load, approve, list and unload WebAssembly components (WASI preview1 modules that speak
+the wassette tool protocol). Loaded components are kept in <data-dir>/components and come
+back when the server restarts; a running server picks up changes made here within seconds.
+
+A component's secrets reach only a module you approved: loading it here approves it; a
+module a model loaded (load-component) gets no secrets until you run 'wassette component
+approve <id>'.`
 	return c
 }
 
@@ -31,16 +38,20 @@ func (a *app) componentLoadCmd() *cobra.Command {
 	var output string
 	c := &cobra.Command{
 		Use:   "load <path | file://... | https://... | oci://...>",
-		Short: "Load a component and record the tools it declares",
+		Short: "Load a component, approve it for its secrets, and record the tools it declares",
 		Long: `Fetch a component, compile it, ask it for its tools (in an empty sandbox), and keep it
 in the data folder. A component with the same ID is replaced. The ID defaults to the file
-name without .wasm, or the last element of an OCI repository.`,
+name without .wasm, or the last element of an OCI repository.
+
+Loading a component here is your approval of this module (by its sha256 digest) to
+receive the secrets and policy values stored under its ID.`,
 		Example: `  wassette component load ./weather.wasm
   wassette component load https://example.com/weather.wasm --sha256 9f86d0...
-  wassette component load oci://ghcr.io/example/weather:latest --id weather`,
+  wassette component load oci://ghcr.io/example/weather:latest --id weather
+  wassette component load http://127.0.0.1:8000/weather.wasm --plain-http`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
+			if err := checkOutput(&output); err != nil {
 				return err
 			}
 			if opts.ID != "" {
@@ -53,21 +64,131 @@ name without .wasm, or the last element of an OCI repository.`,
 				return err
 			}
 			defer mgr.Close(cmd.Context())
+			before := map[string]bool{}
+			for _, info := range mgr.List() {
+				before[info.ID] = true
+			}
+			opts.Approve = true // a person at the command line
 			info, err := mgr.Load(cmd.Context(), args[0], opts)
+			if errors.Is(err, loader.ErrPlainHTTP) {
+				return usageError{err}
+			}
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return a.writeJSON(info)
+			secrets := 0
+			if store, err := a.secrets(); err == nil {
+				if sec, err := store.Get(info.ID); err == nil {
+					secrets = sec.Len()
+				}
 			}
-			fmt.Fprintf(a.stdout, "Component '%s' loaded from %s (%s), %d tool(s): %s\n",
-				info.ID, info.Source, info.Digest, len(info.Tools), strings.Join(toolNames(info.Tools), ", "))
+			if output == "json" {
+				return a.writeJSON(loadOutput(mgr, info, before[info.ID], secrets))
+			}
+			verb := "loaded"
+			if before[info.ID] {
+				verb = "replaced"
+			}
+			fmt.Fprintf(a.stdout, "Component '%s' %s from %s (%s), %d tool(s): %s\n",
+				info.ID, verb, info.Source, info.Digest, len(info.Tools), strings.Join(toolNames(info.Tools), ", "))
+			if secrets > 0 {
+				fmt.Fprintf(a.stdout, "It receives its %d secret(s) from its next call on.\n", secrets)
+			}
 			return nil
 		},
 	}
 	c.Flags().StringVar(&opts.ID, "id", "", "component ID (default: derived from the URI)")
 	c.Flags().StringVar(&opts.Digest, "sha256", "", "expected sha256 of the module, hex or sha256:<hex>")
-	c.Flags().BoolVar(&opts.PlainHTTP, "plain-http", false, "allow http:// and OCI registries without TLS (for a local registry)")
+	c.Flags().BoolVar(&opts.PlainHTTP, "plain-http", false, "allow http:// and OCI registries without TLS (for a server on this machine)")
+	outputFlag(c, &output)
+	return c
+}
+
+// summaryNames returns the names of ts.
+func summaryNames(ts []tools.ToolSummary) []string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Name
+	}
+	return names
+}
+
+// loadOutput is the JSON of `component load -o json`: what load-component returns.
+func loadOutput(mgr *component.Manager, info component.Info, replaced bool, secrets int) tools.LoadComponentOutput {
+	out, _ := tools.ListComponents(mgr, []component.Info{info})
+	list := out.Components[0]
+	return tools.LoadComponentOutput{
+		ComponentID: info.ID, Source: info.Source, Digest: info.Digest, Size: info.Size, Approved: info.Approved,
+		Tools: list.Tools, Replaced: replaced, Secrets: secrets, Withheld: []string{},
+	}
+}
+
+func (a *app) componentApproveCmd() *cobra.Command {
+	var digest, output string
+	c := &cobra.Command{
+		Use:   "approve <component-id>",
+		Short: "Approve the module loaded under an ID to receive its secrets",
+		Long: `Approve the module now loaded under a component ID to receive the secrets and policy
+values stored under that ID. A module loaded by a model (the load-component tool) gets none
+of them until you approve it; one you load with 'wassette component load' is approved.
+
+Check first where the module came from ('wassette component list' shows its source and
+digest). With --sha256, only that module is approved: if the module under the ID has
+changed since you looked, nothing is approved.`,
+		Example: `  wassette component list
+  wassette component approve weather
+  wassette component approve weather --sha256 sha256:9f86d081884c7d65...`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		ValidArgsFunction: a.completeComponentIDs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(&output); err != nil {
+				return err
+			}
+			id := args[0]
+			if err := secretstore.ValidateID(id); err != nil {
+				return usageError{err}
+			}
+			if digest != "" && !strings.HasPrefix(digest, "sha256:") {
+				digest = "sha256:" + digest
+			}
+			mgr, err := a.components(cmd.Context(), wasmrt.Limits{})
+			if err != nil {
+				return err
+			}
+			defer mgr.Close(cmd.Context())
+			was, _ := mgr.Get(id)
+			info, err := mgr.Approve(id, strings.ToLower(digest))
+			if errors.Is(err, component.ErrNotFound) {
+				a.noteUnknownID(id, a.loadedIDs())
+				return fmt.Errorf("component '%s' is not loaded; load it with 'wassette component load', which approves it", id)
+			}
+			if err != nil {
+				return err
+			}
+			secrets := 0
+			if store, err := a.secrets(); err == nil {
+				if sec, err := store.Get(id); err == nil {
+					secrets = sec.Len()
+				}
+			}
+			if output == "json" {
+				out, err := tools.ListComponents(mgr, []component.Info{info})
+				if err != nil {
+					return err
+				}
+				return a.writeJSON(out.Components[0])
+			}
+			verb := "Approved"
+			if was.Approved {
+				verb = "Already approved"
+			}
+			fmt.Fprintf(a.stdout, "%s: component '%s', module %s from %s, tool(s): %s\n",
+				verb, id, info.Digest, info.Source, strings.Join(toolNames(info.Tools), ", "))
+			fmt.Fprintf(a.stdout, "It receives its %d secret(s) and its policy values from its next call on.\n", secrets)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&digest, "sha256", "", "approve only if the loaded module has this digest (hex or sha256:<hex>)")
 	outputFlag(c, &output)
 	return c
 }
@@ -127,7 +248,8 @@ stderr whether to delete them too (answer on stdin; no answer keeps them), unles
 			case deleteSecrets:
 				fmt.Fprintf(a.stdout, "Its secrets were deleted\n")
 			case kept > 0:
-				fmt.Fprintf(a.stdout, "Its %d secret(s) were kept; remove them with 'wassette secret delete %s <key>'\n", kept, id)
+				fmt.Fprintf(a.stdout, "Its %d secret(s) were kept; remove them with '%s'\n", kept,
+					cmdline.Wassette("secret", "delete", id, "--all"))
 			}
 			return nil
 		},
@@ -144,7 +266,7 @@ func (a *app) componentListCmd() *cobra.Command {
 		Short: "List the loaded components",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
+			if err := checkOutput(&output); err != nil {
 				return err
 			}
 			mgr, err := a.components(cmd.Context(), wasmrt.Limits{})
@@ -153,39 +275,45 @@ func (a *app) componentListCmd() *cobra.Command {
 			}
 			defer mgr.Close(cmd.Context())
 			infos := mgr.List()
-			type item struct {
-				component.Info
-				MissingSecrets []string `json:"missing_secrets"` // declared and not set
-			}
-			items := make([]item, len(infos))
-			for i, in := range infos {
-				items[i] = item{Info: in, MissingSecrets: []string{}}
-				missing, err := mgr.MissingSecrets(in.ID, "")
-				if err != nil {
-					return err
-				}
-				for _, m := range missing {
-					items[i].MissingSecrets = append(items[i].MissingSecrets, m.Key)
-				}
+			out, err := tools.ListComponents(mgr, infos)
+			if err != nil {
+				return err
 			}
 			if output == "json" {
-				return a.writeJSON(struct {
-					Components []item `json:"components"`
-				}{items})
+				return a.writeJSON(out)
 			}
 			if len(infos) == 0 {
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "COMPONENT\tTOOLS\tMISSING SECRETS\tSOURCE")
-			for _, in := range items {
-				missing := strings.Join(in.MissingSecrets, ",")
-				if missing == "" {
-					missing = "-"
+			fmt.Fprintln(tw, "COMPONENT\tAPPROVED\tTOOLS\tMISSING SECRETS\tSOURCE\tDIGEST")
+			for _, in := range out.Components {
+				approved := "yes"
+				if !in.Approved {
+					approved = "no"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", in.ID, strings.Join(toolNames(in.Tools), ","), missing, in.Source)
+				var missing []string
+				for _, d := range in.DeclaredSecrets {
+					if d.Missing {
+						missing = append(missing, d.Key)
+					}
+				}
+				if len(missing) == 0 {
+					missing = []string{"-"}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.ComponentID, approved, strings.Join(summaryNames(in.Tools), ","),
+					strings.Join(missing, ","), in.Source, in.Digest)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, in := range infos {
+				if !in.Approved {
+					fmt.Fprintln(a.stderr, "Components not approved get none of their secrets; check their source, then run: wassette component approve <id>")
+					break
+				}
+			}
+			return nil
 		},
 	}
 	outputFlag(c, &output)
@@ -204,7 +332,7 @@ func (a *app) toolListCmd() *cobra.Command {
 		Short: "List the tools of every loaded component",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
+			if err := checkOutput(&output); err != nil {
 				return err
 			}
 			mgr, err := a.components(cmd.Context(), wasmrt.Limits{})

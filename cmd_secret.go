@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/wassette/wassette/internal/dotenv"
 	"github.com/wassette/wassette/secretpage"
 	"github.com/wassette/wassette/secretstore"
+	"github.com/wassette/wassette/tools"
 )
 
 func (a *app) secretCmd() *cobra.Command {
@@ -30,7 +30,9 @@ func (a *app) secretCmd() *cobra.Command {
 
 Secrets are stored per component in <secrets-dir>/<component-id>.yaml (mode 0600, folder
 0700) and reach the component as environment variables, below policy values and above
-allowed host variables. Changes take effect on the next tool call of a running server.`
+allowed host variables, but only a module you approved ('wassette component load' by you,
+or 'wassette component approve'). Changes take effect on the next tool call of a running
+server.`
 	return c
 }
 
@@ -48,9 +50,10 @@ Without a component ID, list the components that have secrets, with their counts
 		Example: `  wassette secret list weather
   wassette secret list weather -o json
   wassette secret list weather --show-values --yes   # plaintext, for a person at a terminal`,
-		Args: usageArgs(cobra.MaximumNArgs(1)),
+		Args:              usageArgs(cobra.MaximumNArgs(1)),
+		ValidArgsFunction: a.completeComponentIDs,
 		RunE: func(_ *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
+			if err := checkOutput(&output); err != nil {
 				return err
 			}
 			store, err := a.secrets()
@@ -71,6 +74,7 @@ Without a component ID, list the components that have secrets, with their counts
 			if err != nil {
 				return err
 			}
+			a.noteID(id, "")
 			if show && sec.Len() > 0 && !yes {
 				if err := a.confirm(fmt.Sprintf("Print %d plaintext secret value(s) of component %q to stdout?", sec.Len(), id)); err != nil {
 					return err
@@ -83,17 +87,24 @@ Without a component ID, list the components that have secrets, with their counts
 				return v.Masked()
 			}
 			if output == "json" {
-				type item struct {
-					Key   string `json:"key"`
-					Value string `json:"value"`
+				if show { // plaintext is "value", so that a script cannot mistake one for the other
+					type item struct {
+						Key   string `json:"key"`
+						Value string `json:"value"`
+					}
+					out := struct {
+						ComponentID string `json:"component_id"`
+						Count       int    `json:"count"`
+						Secrets     []item `json:"secrets"`
+					}{ComponentID: id, Count: sec.Len(), Secrets: []item{}}
+					for k, v := range sec.All() {
+						out.Secrets = append(out.Secrets, item{k, v.Reveal()})
+					}
+					return a.writeJSON(out)
 				}
-				out := struct {
-					ComponentID string `json:"component_id"`
-					Masked      bool   `json:"masked"`
-					Secrets     []item `json:"secrets"`
-				}{ComponentID: id, Masked: !show, Secrets: []item{}}
+				out := tools.ListSecretsOutput{ComponentID: id, Count: sec.Len(), Secrets: []tools.MaskedSecret{}}
 				for k, v := range sec.All() {
-					out.Secrets = append(out.Secrets, item{k, render(v)})
+					out.Secrets = append(out.Secrets, tools.MaskedSecret{Key: k, MaskedValue: v.Masked()})
 				}
 				return a.writeJSON(out)
 			}
@@ -114,10 +125,10 @@ func (a *app) listComponents(store *secretstore.Store, output string) error {
 	if err != nil {
 		return err
 	}
+	// Each unreadable file is reported once, in the command's error.
 	var failed error
 	for _, c := range comps {
 		if c.Err != nil {
-			a.log.Error("unreadable secrets file", "component", c.ID, "err", c.Err)
 			failed = errors.Join(failed, c.Err)
 		}
 	}
@@ -161,28 +172,39 @@ func (a *app) listComponents(store *secretstore.Store, output string) error {
 }
 
 func (a *app) secretSetCmd() *cobra.Command {
-	var browser bool
+	var browser, allowEmpty bool
 	var expiry time.Duration
 	c := &cobra.Command{
-		Use:   "set <component-id> (<key> [<value> | -] | KEY=VALUE...)",
+		Use:   "set [flags] <component-id> (<key> [<value> | -] | KEY=VALUE...)",
 		Short: "Add or update secrets of a component",
 		Long: `Add or update secrets of a component, creating its secrets file if needed.
 
   set <id> <key> <value>   the value as an argument (visible in shell history and ps)
   set <id> <key> -         the value read from stdin; one trailing newline is dropped
   set <id> <key>           on a terminal, prompts for the value without echo
+                           (Ctrl-C or Ctrl-D cancels)
   set <id> K1=V1 K2=V2     several secrets in one atomic write
-  set <id> <key> --browser serves a one-time page on 127.0.0.1, prints its URL (and opens
+  set --browser <id> <key> serves a one-time page on 127.0.0.1, prints its URL (and opens
                            it with $BROWSER or the system's opener), and waits until the
                            value is entered there; exit 1 if it expires (--expiry, 10m)
 
+Flags go before the component ID: everything after it is taken as it is, so a value may
+start with '-'. An empty value from the prompt or from stdin is refused (an unset shell
+variable piped in would store ""), unless --allow-empty is given.
+
 Keys are case-sensitive and contain no '=', whitespace or control characters. Values are
-UTF-8 text without NUL bytes, up to 64 KiB; newlines are kept (PEM keys).`,
+UTF-8 text without NUL bytes, up to 64 KiB; newlines are kept (PEM keys).
+
+The secrets reach the module loaded under the ID only if you approved it: 'wassette
+component load' by you approves, a model's load-component does not ('wassette component
+approve <id>').`,
 		Example: `  wassette secret set weather API_KEY sk-1234567890abcdef
   wassette secret set weather ENDPOINT_URL=https://api.weather.com/v1 TIMEOUT=30
   pass show weather/api-key | wassette secret set weather API_KEY -
-  wassette secret set weather API_KEY --browser`,
-		Args: usageArgs(cobra.MinimumNArgs(2)),
+  wassette secret set --browser weather API_KEY
+  wassette secret set weather TOKEN -starts-with-a-dash`,
+		Args:              usageArgs(cobra.MinimumNArgs(2)),
+		ValidArgsFunction: a.completeSecretKeys,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
 			if err := secretstore.ValidateID(id); err != nil {
@@ -194,7 +216,7 @@ UTF-8 text without NUL bytes, up to 64 KiB; newlines are kept (PEM keys).`,
 			if cmd.Flags().Changed("expiry") {
 				return usagef("--expiry applies to --browser only")
 			}
-			values, err := a.secretArgs(args[1:])
+			values, err := a.secretArgs(args[1:], allowEmpty)
 			if err != nil {
 				return err
 			}
@@ -209,15 +231,25 @@ UTF-8 text without NUL bytes, up to 64 KiB; newlines are kept (PEM keys).`,
 			for _, k := range slices.Sorted(maps.Keys(values)) {
 				fmt.Fprintf(a.stdout, "Secret '%s' set for component '%s'\n", k, id)
 			}
+			a.noteID(id, "the secret is kept for a component loaded under this ID later")
 			return nil
 		},
 	}
 	c.Flags().BoolVar(&browser, "browser", false, "enter the value on a one-time page in a browser on this computer")
 	c.Flags().DurationVar(&expiry, "expiry", secretpage.DefaultExpiry, "with --browser: how long the page stays valid")
+	c.Flags().BoolVar(&allowEmpty, "allow-empty", false, "store an empty value read from the prompt or stdin")
+	// Everything after the component ID is positional: a value is never parsed as a flag.
+	c.Flags().SetInterspersed(false)
+	// A flag error must not quote the argument: a misplaced value would be printed.
+	c.SetFlagErrorFunc(func(cmd *cobra.Command, _ error) error {
+		return usagef("a flag before the component ID is unknown or lacks its value (it is not shown: it may be a "+
+			"secret value); flags go before the ID, and everything after it is taken as it is. See '%s --help'",
+			cmd.CommandPath())
+	})
 	return c
 }
 
-// secretSetBrowser is `secret set <id> <key> --browser`: the value is entered on a
+// secretSetBrowser is `secret set --browser <id> <key>`: the value is entered on a
 // one-time page this process serves (package secretpage).
 func (a *app) secretSetBrowser(cmd *cobra.Command, args []string, expiry time.Duration) error {
 	if len(args) != 2 {
@@ -241,17 +273,23 @@ func (a *app) secretSetBrowser(cmd *cobra.Command, args []string, expiry time.Du
 		return fmt.Errorf("nothing was stored: %w", err)
 	}
 	fmt.Fprintf(a.stdout, "Secret '%s' set for component '%s' (%s)\n", args[1], args[0], out.Masked)
+	a.noteID(args[0], "the secret is kept for a component loaded under this ID later")
 	return nil
 }
 
-// secretArgs turns the arguments after the component ID into secrets, checked.
-func (a *app) secretArgs(args []string) (map[string]secretstore.Value, error) {
+// secretArgs turns the arguments after the component ID into secrets, checked. No error
+// quotes an argument that may be a value.
+func (a *app) secretArgs(args []string, allowEmpty bool) (map[string]secretstore.Value, error) {
 	values := map[string]secretstore.Value{}
 	if strings.Contains(args[0], "=") {
-		for _, arg := range args {
+		for i, arg := range args {
 			k, v, ok := strings.Cut(arg, "=")
 			if !ok {
-				return nil, usagef("argument %q is not KEY=VALUE; use either <key> <value> or KEY=VALUE pairs, not both", arg)
+				return nil, usagef("argument %d after the component ID is not KEY=VALUE (it is not shown: it may be a "+
+					"value); use either <key> <value> or KEY=VALUE pairs, not both", i+1)
+			}
+			if err := secretstore.ValidateKey(k); err != nil {
+				return nil, usageError{fmt.Errorf("argument %d after the component ID: %w", i+1, err)}
 			}
 			if _, dup := values[k]; dup {
 				return nil, usagef("key %q is given twice", k)
@@ -260,30 +298,48 @@ func (a *app) secretArgs(args []string) (map[string]secretstore.Value, error) {
 		}
 	} else {
 		key := args[0]
+		if strings.HasPrefix(key, "-") {
+			return nil, usagef("the key (the argument after the component ID) starts with '-': flags go before the " +
+				"component ID, and a key cannot start with '-'")
+		}
 		if err := secretstore.ValidateKey(key); err != nil {
 			return nil, usageError{err}
 		}
+		// A flag of this command after the key was meant as a flag (the order of an
+		// earlier version): refuse it rather than store it as the value.
+		for _, arg := range args[1:] {
+			for _, f := range []string{"--browser", "--allow-empty", "--expiry"} {
+				if arg == f || strings.HasPrefix(arg, f+"=") {
+					return nil, usagef("%s is a flag of this command, and flags go before the component ID: "+
+						"wassette secret set %s <id> <key>; to store it as the value itself, use KEY=VALUE", f, f)
+				}
+			}
+		}
 		var v string
 		var err error
+		fromInput := false
 		switch {
 		case len(args) > 2:
 			return nil, usagef("too many arguments: quote a value that contains spaces, or use KEY=VALUE pairs")
 		case len(args) == 2 && args[1] == "-":
 			v, err = a.readValue()
+			fromInput = true
 		case len(args) == 2:
 			v = args[1]
 		default:
 			v, err = a.promptValue(key)
+			fromInput = true
 		}
 		if err != nil {
 			return nil, err
 		}
+		if fromInput && v == "" && !allowEmpty {
+			return nil, usagef("the value of %s is empty (nothing typed, or nothing on stdin: an unset shell variable?); "+
+				"nothing was stored. Pass --allow-empty to store an empty value", key)
+		}
 		values[key] = secretstore.NewValue(v)
 	}
 	for k, v := range values {
-		if err := secretstore.ValidateKey(k); err != nil {
-			return nil, usageError{err}
-		}
 		if err := secretstore.ValidateValue(v.Reveal()); err != nil {
 			return nil, usageError{fmt.Errorf("secret %q: %w", k, err)}
 		}
@@ -306,17 +362,11 @@ func (a *app) readValue() (string, error) {
 
 // promptValue asks for a value on the terminal without echoing it.
 func (a *app) promptValue(key string) (string, error) {
-	f, ok := a.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	v, err := a.promptHidden(fmt.Sprintf("Value for %s (input hidden; Ctrl-C or Ctrl-D cancels): ", key))
+	if errors.Is(err, errNoTerminal) {
 		return "", usagef("no value given for %s: pass it as an argument, or '-' to read it from stdin", key)
 	}
-	fmt.Fprintf(a.stderr, "Value for %s (input hidden): ", key)
-	b, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(a.stderr)
-	if err != nil {
-		return "", fmt.Errorf("read value from terminal: %w", err)
-	}
-	return string(b), nil
+	return v, err
 }
 
 // confirm asks a yes/no question on stderr and reads the answer from stdin.
@@ -335,30 +385,63 @@ func (a *app) confirm(question string) error {
 }
 
 func (a *app) secretDeleteCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete <component-id> <key>",
-		Short: "Remove a secret from a component",
-		Long: `Remove one secret from a component; its other secrets are untouched. A missing key is
-an error (exit code 1). The component's secrets file is removed with its last secret.`,
-		Example: `  wassette secret delete weather OLD_API_KEY`,
-		Args:    usageArgs(cobra.ExactArgs(2)),
+	var all bool
+	c := &cobra.Command{
+		Use:   "delete <component-id> (<key>... | --all)",
+		Short: "Remove secrets from a component",
+		Long: `Remove secrets from a component, in one atomic write; its other secrets are untouched.
+A missing key is an error (exit code 1) and then nothing is removed. With --all, every
+secret of the component is removed (none is not an error). The component's secrets file is
+removed with its last secret.`,
+		Example: `  wassette secret delete weather OLD_API_KEY
+  wassette secret delete weather --all`,
+		Args:              usageArgs(cobra.MinimumNArgs(1)),
+		ValidArgsFunction: a.completeSecretKeys,
 		RunE: func(_ *cobra.Command, args []string) error {
-			id, key := args[0], args[1]
+			id, keys := args[0], args[1:]
 			if err := secretstore.ValidateID(id); err != nil {
 				return usageError{err}
+			}
+			switch {
+			case all && len(keys) > 0:
+				return usagef("give keys or --all, not both")
+			case !all && len(keys) == 0:
+				return usagef("name the keys to delete, or pass --all to delete every secret of the component")
 			}
 			store, err := a.secrets()
 			if err != nil {
 				return err
 			}
-			if err := store.Delete(id, key); err != nil {
+			if all {
+				sec, err := store.Get(id)
+				if err != nil {
+					return err
+				}
+				if err := store.Remove(id); err != nil {
+					return err
+				}
+				a.log.Info("secrets deleted", "component", id, "count", sec.Len())
+				fmt.Fprintf(a.stdout, "Deleted %d secret(s) of component '%s'\n", sec.Len(), id)
+				if sec.Len() == 0 {
+					a.noteID(id, "")
+				}
+				return nil
+			}
+			if err := store.Delete(id, keys...); err != nil {
+				if errors.Is(err, secretstore.ErrNotFound) {
+					a.noteID(id, "")
+				}
 				return err
 			}
-			a.log.Info("secret deleted", "component", id, "key", key)
-			fmt.Fprintf(a.stdout, "Secret '%s' deleted from component '%s'\n", key, id)
+			a.log.Info("secrets deleted", "component", id, "keys", keys)
+			for _, k := range keys {
+				fmt.Fprintf(a.stdout, "Secret '%s' deleted from component '%s'\n", k, id)
+			}
 			return nil
 		},
 	}
+	c.Flags().BoolVar(&all, "all", false, "delete every secret of the component")
+	return c
 }
 
 func (a *app) secretImportCmd() *cobra.Command {
@@ -374,6 +457,12 @@ Unquoted values are trimmed and end at " #". Double-quoted values understand \n,
 twice is an error.`,
 		Example: `  wassette secret import weather secrets.env`,
 		Args:    usageArgs(cobra.ExactArgs(2)),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if len(args) == 0 {
+				return a.completeComponentIDs(cmd, args, toComplete)
+			}
+			return nil, cobra.ShellCompDirectiveDefault // a file
+		},
 		RunE: func(_ *cobra.Command, args []string) error {
 			id, file := args[0], args[1]
 			if err := secretstore.ValidateID(id); err != nil {
@@ -390,23 +479,24 @@ twice is an error.`,
 			if err != nil {
 				return fmt.Errorf("read %s: %w", file, err)
 			}
+			// What is wrong with the input is the caller's to fix: a usage error (exit 2).
 			if len(data) > secretstore.MaxFileSize {
-				return fmt.Errorf("%s is over %d bytes", file, secretstore.MaxFileSize)
+				return usagef("%s is over %d bytes", file, secretstore.MaxFileSize)
 			}
 			entries, err := dotenv.Parse(file, string(data))
 			if err != nil {
-				return err
+				return usageError{err}
 			}
 			if len(entries) == 0 {
-				return fmt.Errorf("%s holds no KEY=VALUE lines; nothing imported", file)
+				return usagef("%s holds no KEY=VALUE lines; nothing imported", file)
 			}
 			values := make(map[string]secretstore.Value, len(entries))
 			for _, e := range entries {
 				if err := secretstore.ValidateKey(e.Key); err != nil {
-					return fmt.Errorf("%s: line %d: %w", file, e.Line, err)
+					return usageError{fmt.Errorf("%s: line %d: %w; nothing imported", file, e.Line, err)}
 				}
 				if err := secretstore.ValidateValue(e.Value); err != nil {
-					return fmt.Errorf("%s: line %d: value of %s: %w", file, e.Line, e.Key, err)
+					return usageError{fmt.Errorf("%s: line %d: value of %s: %w; nothing imported", file, e.Line, e.Key, err)}
 				}
 				values[e.Key] = secretstore.NewValue(e.Value)
 			}
@@ -421,6 +511,7 @@ twice is an error.`,
 			for _, e := range slices.SortedFunc(slices.Values(entries), func(x, y dotenv.Entry) int { return strings.Compare(x.Key, y.Key) }) {
 				fmt.Fprintf(a.stdout, "Secret '%s' set for component '%s'\n", e.Key, id)
 			}
+			a.noteID(id, "the secrets are kept for a component loaded under this ID later")
 			return nil
 		},
 	}

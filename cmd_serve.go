@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	goruntime "runtime"
 	"syscall"
 	"time"
 
@@ -47,6 +48,7 @@ func (a *app) serveCmd() *cobra.Command {
 	var timeout, pageExpiry time.Duration
 	var maxSessions, maxConns int
 	var sessionIdle, bodyTimeout time.Duration
+	var maxCalls int
 	c := &cobra.Command{
 		Use:   "serve [--stdio | --sse | --streamable-http]",
 		Short: "Run the MCP server (stdio by default)",
@@ -69,8 +71,10 @@ users can see in the process list) every request must carry "Authorization: Bear
 Secrets changed with 'wassette secret ...' while the server runs are seen by the next
 tool call, and components loaded or unloaded with 'wassette component ...' appear in (or
 leave) the tool list within a few seconds. Each component call runs with --timeout and
---memory-limit unless the component's policy sets its own limits. The server stops
-cleanly on SIGINT or SIGTERM, and in stdio mode when stdin ends.`,
+--memory-limit unless the component's policy sets its own limits. At most
+--max-concurrent-calls component calls run at once (default: the number of CPUs); more
+wait for a slot, as long as their time limit allows. The server stops cleanly on SIGINT
+or SIGTERM, and in stdio mode when stdin ends.`,
 		Example: `  wassette serve --stdio
   wassette serve --streamable-http --bind 127.0.0.1:9001
   WASSETTE_AUTH_TOKEN=$(openssl rand -hex 32) wassette serve --sse --bind 0.0.0.0:9001`,
@@ -112,6 +116,9 @@ cleanly on SIGINT or SIGTERM, and in stdio mode when stdin ends.`,
 			if err != nil {
 				return err
 			}
+			if maxCalls < 1 {
+				return usagef("invalid --max-concurrent-calls %d: use 1 or more", maxCalls)
+			}
 			if httpMode {
 				if err := server.CheckBind(bind, token); err != nil {
 					return err
@@ -133,12 +140,12 @@ cleanly on SIGINT or SIGTERM, and in stdio mode when stdin ends.`,
 			}
 			ctx, stop := signal.NotifyContext(cmdContext(cmd), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			mgr, err := a.components(ctx, limits)
+			mgr, err := a.components(ctx, limits, maxCalls)
 			if err != nil {
 				return fmt.Errorf("open the components: %w", err)
 			}
 			s := server.New(version, a.log)
-			tools.RegisterSecrets(s, store, a.log)
+			tools.RegisterSecrets(s, store, a.log, tools.WithConsent(mgr))
 			comps := tools.RegisterComponents(s, mgr, policies, store, a.log)
 			// request-secret and declared secrets: one-time pages on 127.0.0.1, from the
 			// first request on, whatever the transport.
@@ -198,6 +205,7 @@ cleanly on SIGINT or SIGTERM, and in stdio mode when stdin ends.`,
 	f.DurationVar(&timeout, "timeout", defaultCallTimeout, "longest a component call may run, unless its policy sets resources.limits.timeout")
 	f.DurationVar(&pageExpiry, "secret-page-expiry", secretpage.DefaultExpiry, "how long a one-time page of request-secret stays valid")
 	f.StringVar(&memoryLimit, "memory-limit", defaultMemoryLimit, "most memory a component call may use (Ki/Mi/Gi or k/M/G), unless its policy sets resources.limits.memory")
+	f.IntVar(&maxCalls, "max-concurrent-calls", goruntime.NumCPU(), "most component calls running at once; more wait for a slot")
 	return c
 }
 

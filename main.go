@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/adrg/xdg"
@@ -45,6 +47,31 @@ type app struct {
 	log            *slog.Logger
 }
 
+// buildDescription says what the binary was built from: the commit (vcs.revision, from
+// runtime/debug.ReadBuildInfo), whether the tree had uncommitted changes, and the Go
+// version. A binary built without version control information (outside a git checkout,
+// or with -buildvcs=false) says so.
+func buildDescription() string {
+	commit, modified := "", false
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	switch {
+	case commit == "":
+		return "commit unknown: built without version control information; " + runtime.Version()
+	case modified:
+		return "commit " + commit + ", with uncommitted changes; " + runtime.Version()
+	}
+	return "commit " + commit + "; " + runtime.Version()
+}
+
 // run executes one command line and returns the process exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, log: slog.New(slog.DiscardHandler)}
@@ -63,6 +90,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		return 2
 	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
 	return 1
 }
 
@@ -77,11 +108,11 @@ on the next tool call, with no restart.`,
 		Version:           version,
 		SilenceErrors:     true,
 		SilenceUsage:      true,
-		Args:              usageArgs(cobra.NoArgs),
+		Args:              unknownSubcommand,
 		RunE:              func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		PersistentPreRunE: func(*cobra.Command, []string) error { return a.setupLogging() },
 	}
-	root.SetVersionTemplate("wassette {{.Version}} (" + runtime.Version() + ")\n")
+	root.SetVersionTemplate("wassette {{.Version}} (" + buildDescription() + ")\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.dataDirFlag, "data-dir", "", "data folder (default $WASSETTE_DATA_DIR, else $XDG_DATA_HOME/wassette)")
@@ -171,9 +202,9 @@ func (a *app) guard() *policy.Guard {
 func (a *app) secrets() (*secretstore.Store, error) { return secretstore.Open(a.secretsDir()) }
 
 // components opens the component manager over the data folder, with limits as the
-// per-call defaults. Components may not declare the server's own tool names, whichever
-// command loads them.
-func (a *app) components(ctx context.Context, limits wasmrt.Limits) (*component.Manager, error) {
+// per-call defaults and at most maxCalls[0] calls at once (default: the CPUs).
+// Components may not declare the server's own tool names, whichever command loads them.
+func (a *app) components(ctx context.Context, limits wasmrt.Limits, maxCalls ...int) (*component.Manager, error) {
 	secrets, err := a.secrets()
 	if err != nil {
 		return nil, err
@@ -182,15 +213,20 @@ func (a *app) components(ctx context.Context, limits wasmrt.Limits) (*component.
 	if err != nil {
 		return nil, err
 	}
+	calls := 0
+	if len(maxCalls) > 0 {
+		calls = maxCalls[0]
+	}
 	return component.Open(ctx, component.Config{
-		Dir:      a.componentsDir(),
-		CacheDir: a.cacheDir(),
-		Secrets:  secrets,
-		Policies: policies,
-		Limits:   limits,
-		Reserved: tools.BuiltinToolNames(),
-		Guard:    a.guard(),
-		Logger:   a.log,
+		Dir:                a.componentsDir(),
+		CacheDir:           a.cacheDir(),
+		Secrets:            secrets,
+		Policies:           policies,
+		Limits:             limits,
+		MaxConcurrentCalls: calls,
+		Reserved:           tools.BuiltinToolNames(),
+		Guard:              a.guard(),
+		Logger:             a.log,
 	})
 }
 
@@ -221,28 +257,44 @@ func groupCmd(use, short string, subs ...*cobra.Command) *cobra.Command {
 	c := &cobra.Command{
 		Use:   use,
 		Short: short,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
-			}
-			return nil
-		},
+		Args: unknownSubcommand,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	c.AddCommand(subs...)
 	return c
 }
 
-// outputFlag adds -o/--output to a listing command.
-func outputFlag(c *cobra.Command, dst *string) {
-	c.Flags().StringVarP(dst, "output", "o", "text", "output format: text or json")
-}
-
-// checkOutput validates an -o value.
-func checkOutput(v string) error {
-	switch strings.ToLower(v) {
-	case "text", "json":
+// unknownSubcommand is the Args check of a command that only holds subcommands: an
+// argument is a subcommand that does not exist, and the usage error names the nearest.
+func unknownSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
 		return nil
 	}
-	return usagef("invalid --output %q: use text or json", v)
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf("; did you mean %q?", s[0])
+	}
+	return usageError{errors.New(msg)}
+}
+
+// outputFormats are the values of -o, as completion offers them.
+var outputFormats = []string{"text", "json"}
+
+// outputFlag adds -o/--output to a listing command.
+func outputFlag(c *cobra.Command, dst *string) {
+	c.Flags().StringVarP(dst, "output", "o", "text", "output format: text or json (any case)")
+	_ = c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(outputFormats, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// checkOutput validates an -o value and turns it to lower case: -o JSON is -o json.
+func checkOutput(v *string) error {
+	lower := strings.ToLower(*v)
+	if slices.Contains(outputFormats, lower) {
+		*v = lower
+		return nil
+	}
+	return usagef("invalid --output %q: use text or json", *v)
 }

@@ -5,6 +5,12 @@
 // A Manager is what the MCP server and the CLI share. Each call reads the component's
 // policy and secrets from their cached stores, so a secret set from the CLI, or a hand
 // edit of a policy, reaches the very next call without a restart.
+//
+// Secrets are bound to the code a person approved (package consent): a module loaded
+// under an ID gets the ID's secrets and policy values only if a person approved that
+// module's digest, by loading it at the command line (LoadOptions.Approve) or with
+// Approve. Every call passes through the Manager, which is also where the number of
+// calls running at once is capped.
 package component
 
 import (
@@ -15,17 +21,22 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/wassette/wassette/component/consent"
 	"github.com/wassette/wassette/component/loader"
 	"github.com/wassette/wassette/component/registry"
 	"github.com/wassette/wassette/component/runtime"
 	"github.com/wassette/wassette/component/secretdecl"
 	"github.com/wassette/wassette/envmerge"
+	"github.com/wassette/wassette/internal/cmdline"
 	"github.com/wassette/wassette/internal/compid"
+	"github.com/wassette/wassette/internal/crashpoint"
+	"github.com/wassette/wassette/internal/policyview"
 	"github.com/wassette/wassette/policy"
 	"github.com/wassette/wassette/secretstore"
 )
@@ -37,6 +48,8 @@ var (
 	// ErrToolClash reports a tool name that another component, or wassette itself,
 	// already uses.
 	ErrToolClash = errors.New("tool name already in use")
+	// ErrNotLoadedModule reports an approval for a module that is not the one loaded.
+	ErrNotLoadedModule = errors.New("not the loaded module")
 )
 
 // Config configures a Manager.
@@ -61,6 +74,9 @@ type Config struct {
 	Fetch loader.Options
 	// Reserved are tool names no component may declare (the server's own tools).
 	Reserved []string
+	// MaxConcurrentCalls caps the component calls (and the describe runs of loads)
+	// running at once; more wait for a slot. Zero means the number of CPUs.
+	MaxConcurrentCalls int
 	// Guard refuses grants of wassette's own folders. The grant commands and tools
 	// resolve and check a folder when it is granted; every call checks its mounts
 	// again, so a hand-edited policy cannot reach those folders either. Nil guards
@@ -72,10 +88,12 @@ type Config struct {
 
 // Manager holds the loaded components. It is safe for concurrent use.
 type Manager struct {
-	cfg Config
-	log *slog.Logger
-	rt  *runtime.Runtime
-	reg *registry.Registry
+	cfg     Config
+	log     *slog.Logger
+	rt      *runtime.Runtime
+	reg     *registry.Registry
+	consent *consent.Store
+	slots   chan struct{} // one element per call running
 
 	mu    sync.RWMutex
 	comps map[string]*loaded // by component ID
@@ -114,6 +132,9 @@ type Info struct {
 	// Secrets are the secrets the component declares it needs (see package
 	// secretdecl); MissingSecrets tells which of them it lacks now.
 	Secrets []secretdecl.Secret `json:"declared_secrets,omitempty"`
+	// Approved reports that a person approved this module to receive the component's
+	// secrets and policy values.
+	Approved bool `json:"approved"`
 }
 
 // Tool is a tool of a loaded component.
@@ -146,7 +167,15 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start the WebAssembly runtime: %w", err)
 	}
-	m := &Manager{cfg: cfg, log: log, rt: rt, reg: reg}
+	cons, err := consent.Open(cfg.Secrets.Dir())
+	if err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	if cfg.MaxConcurrentCalls <= 0 {
+		cfg.MaxConcurrentCalls = goruntime.NumCPU()
+	}
+	m := &Manager{cfg: cfg, log: log, rt: rt, reg: reg, consent: cons, slots: make(chan struct{}, cfg.MaxConcurrentCalls)}
 	if _, err := m.Sync(); err != nil {
 		rt.Close(ctx)
 		return nil, err
@@ -260,6 +289,10 @@ type LoadOptions struct {
 	// PlainHTTP allows http:// URLs and OCI registries without TLS, for a registry or
 	// file server on this machine.
 	PlainHTTP bool
+	// Approve records that a person approved this module to receive the component's
+	// secrets and policy values. Set it only when a person loads the component (the
+	// CLI), never for a load a model asked for.
+	Approve bool
 }
 
 // Load fetches the component at uri (a path, file://, https:// or oci://), compiles it,
@@ -279,7 +312,13 @@ func (m *Manager) Load(ctx context.Context, uri string, opts LoadOptions) (Info,
 	if err != nil {
 		return Info{}, fmt.Errorf("load %s: %w", f.Source, err)
 	}
+	release, err := m.acquire(ctx, f.ID, 0) // describe runs the module, like a call
+	if err != nil {
+		mod.Close(ctx)
+		return Info{}, fmt.Errorf("load %s: %w", f.Source, err)
+	}
 	d, err := mod.Description(ctx)
+	release()
 	if err == nil {
 		d.Secrets, err = declaredSecrets(f.Data, d)
 	}
@@ -308,21 +347,66 @@ func (m *Manager) Load(ctx context.Context, uri string, opts LoadOptions) (Info,
 		mod.Close(ctx)
 		return Info{}, fmt.Errorf("load %s as %s: %w", f.Source, compid.Quote(f.ID), err)
 	}
+	// A person's approval is recorded beside the one of the module it replaces before
+	// the switch, and narrowed to it after: a crash at any point leaves the module on
+	// disk, old or new, approved.
+	if opts.Approve {
+		if err := m.consent.Approve(f.ID, consent.Approval{Digest: f.Digest, Source: f.Source}, true); err != nil {
+			mod.Close(ctx)
+			return Info{}, err
+		}
+		crashpoint.Reach("component: new module approved")
+	}
 	meta := registry.Metadata{Source: f.Source, Tools: doc}
 	if err := m.reg.Add(f.ID, f.Data, meta); err != nil {
 		mod.Close(ctx)
 		return Info{}, err
 	}
+	crashpoint.Reach("component: module registered")
 	if c.meta, err = m.reg.Get(f.ID); err != nil {
 		mod.Close(ctx)
 		return Info{}, err
+	}
+	if opts.Approve {
+		if err := m.consent.Keep(f.ID, f.Digest); err != nil {
+			m.log.Warn("could not drop the approval of the replaced module", "component", f.ID, "err", err)
+		}
+		crashpoint.Reach("component: approval narrowed")
 	}
 	if old := m.comps[f.ID]; old != nil {
 		old.release()
 	}
 	m.comps, m.tools = next, index
-	m.log.Info("component loaded", "component", f.ID, "source", f.Source, "digest", c.meta.Digest, "tools", len(tools))
-	return c.info(), nil
+	m.log.Info("component loaded", "component", f.ID, "source", f.Source, "digest", c.meta.Digest, "tools", len(tools),
+		"approved", opts.Approve)
+	return m.info(c), nil
+}
+
+// Approve records that a person approved the module now loaded under id to receive the
+// component's secrets and policy values; it replaces any earlier approval. A non-empty
+// digest ("sha256:<hex>") must be the loaded module's, or the error wraps
+// ErrNotLoadedModule and nothing is approved: a person who checked a digest approves
+// that module, not whatever was loaded in the meantime.
+func (m *Manager) Approve(id, digest string) (Info, error) {
+	if _, err := m.Sync(); err != nil {
+		return Info{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.comps[id]
+	if !ok {
+		return Info{}, fmt.Errorf("%w: component %s is not loaded; load it instead (a person's load approves it)", ErrNotFound, compid.Quote(id))
+	}
+	if digest != "" && !strings.EqualFold(digest, c.meta.Digest) {
+		return Info{}, fmt.Errorf("%w: component %s is loaded from %s with digest %s, not %s; nothing was approved",
+			ErrNotLoadedModule, compid.Quote(id), loader.SafeSource(c.meta.Source), c.meta.Digest, digest)
+	}
+	a := consent.Approval{Digest: c.meta.Digest, Source: loader.SafeSource(c.meta.Source)}
+	if err := m.consent.Approve(id, a, false); err != nil {
+		return Info{}, err
+	}
+	m.log.Info("component approved", "component", id, "digest", c.meta.Digest)
+	return m.info(c), nil
 }
 
 // cloneMap copies m into a new map, never nil, so a change is installed in one swap.
@@ -354,6 +438,9 @@ func (m *Manager) Unload(ctx context.Context, id string, deleteSecrets bool) (se
 		if err := m.cfg.Secrets.Remove(id); err != nil {
 			return 0, err
 		}
+		if err := m.consent.Remove(id); err != nil {
+			return 0, err
+		}
 	} else {
 		sec, err := m.cfg.Secrets.Get(id)
 		if err != nil {
@@ -378,7 +465,7 @@ func (m *Manager) List() []Info {
 	defer m.mu.RUnlock()
 	out := make([]Info, 0, len(m.comps))
 	for _, c := range m.comps {
-		out = append(out, c.info())
+		out = append(out, m.info(c))
 	}
 	slices.SortFunc(out, func(a, b Info) int { return strings.Compare(a.ID, b.ID) })
 	return out
@@ -392,7 +479,7 @@ func (m *Manager) Get(id string) (Info, bool) {
 	if !ok {
 		return Info{}, false
 	}
-	return c.info(), true
+	return m.info(c), true
 }
 
 // Tools returns every tool of every loaded component, sorted by name.
@@ -424,10 +511,14 @@ func (c *loaded) release() {
 	}()
 }
 
-func (c *loaded) info() Info {
+// info describes c. Its source is shown without query or fragment, also if an earlier
+// version recorded them.
+func (m *Manager) info(c *loaded) Info {
+	rec, err := m.consent.Get(c.meta.ID)
 	return Info{
-		ID: c.meta.ID, Source: c.meta.Source, Digest: c.meta.Digest, Size: c.meta.Size,
+		ID: c.meta.ID, Source: loader.SafeSource(c.meta.Source), Digest: c.meta.Digest, Size: c.meta.Size,
 		LoadedAt: c.meta.LoadedAt, Tools: slices.Clone(c.tools), Secrets: slices.Clone(c.secrets),
+		Approved: err == nil && rec.Approves(c.meta.Digest),
 	}
 }
 
@@ -451,7 +542,8 @@ func declaredSecrets(wasm []byte, d runtime.Description) ([]secretdecl.Secret, e
 
 // MissingSecrets returns the secrets component id declares that a call of tool needs
 // (every declared secret, if tool is empty) and that its environment lacks now: no
-// secret, policy value or allowed host variable gives the key a non-empty value.
+// secret, policy value or allowed host variable gives the key a non-empty value. A
+// secret the ID has but withholds from an unapproved module is not missing.
 func (m *Manager) MissingSecrets(id, tool string) ([]secretdecl.Secret, error) {
 	m.mu.RLock()
 	c, ok := m.comps[id]
@@ -462,12 +554,14 @@ func (m *Manager) MissingSecrets(id, tool string) ([]secretdecl.Secret, error) {
 	if len(c.secrets) == 0 {
 		return nil, nil
 	}
-	_, env, err := m.Sandbox(id)
+	// What the ID has, approved or not: a secret withheld from a module no person
+	// approved is not missing (asking for it again would not help); Consent says so.
+	sb, err := m.sandbox(id, c.meta.Digest, true)
 	if err != nil {
 		return nil, err
 	}
 	return secretdecl.Missing(c.secrets, tool, func(key string) bool {
-		v, ok := env.Lookup(key)
+		v, ok := sb.full.Lookup(key)
 		return ok && v.Value.Reveal() != ""
 	}), nil
 }
@@ -486,10 +580,46 @@ type Result struct {
 	// Output is the tool's JSON output, redacted like Text; nil on error or if
 	// redaction broke the JSON.
 	Output json.RawMessage
+	// Consent says whether the module that ran is approved to receive the component's
+	// secrets; if not, Consent.Withheld lists what it ran without.
+	Consent Consent
 }
 
+// Consent is whether the module loaded under an ID may receive the ID's secrets and
+// policy values: only if a person approved that module (see package consent).
+type Consent struct {
+	// ComponentID is the component.
+	ComponentID string
+	// ModuleDigest is the digest of the module loaded under it now.
+	ModuleDigest string
+	// Approved reports that a person approved this module.
+	Approved bool
+	// ApprovedDigest is the module a person approved last, if that is not this one.
+	ApprovedDigest string
+	// Withheld lists the keys of the secrets and policy values that this module does
+	// not get because it is not approved; empty when it is approved or has none.
+	Withheld []string
+}
+
+// ApproveCommand is the command a person runs to approve the loaded module.
+func (c Consent) ApproveCommand() string {
+	return policyview.ApproveCommand(c.ComponentID)
+}
+
+// ErrCallSlot is wrapped by the error of a call that waited for a call slot (see
+// Config.MaxConcurrentCalls) until its time limit or its cancellation, and never ran.
+var ErrCallSlot = errors.New("no call slot came free")
+
+// defaultCallTimeout is the runtime's own default time limit of a call, which also
+// bounds how long a call waits for a slot when neither the policy nor Config.Limits
+// sets one.
+const defaultCallTimeout = 30 * time.Second
+
 // Call runs tool in a fresh instance of its component, in the sandbox the component's
-// policy grants now, with the environment envmerge builds now.
+// policy grants now, with the environment envmerge builds now. If as many calls as
+// Config.MaxConcurrentCalls allows are running, it first waits for one to end, at most
+// for the call's time limit and as long as ctx lasts; a call that gets no slot does not
+// run, and its error wraps ErrCallSlot (and ctx's error if ctx ended).
 func (m *Manager) Call(ctx context.Context, tool string, args json.RawMessage) (Result, error) {
 	m.mu.RLock()
 	c, ok := m.tools[tool]
@@ -502,17 +632,23 @@ func (m *Manager) Call(ctx context.Context, tool string, args json.RawMessage) (
 	if err != nil {
 		return Result{}, err
 	}
-	opts, env, err := m.Sandbox(id)
+	sb, err := m.sandbox(id, c.meta.Digest, true)
 	if err != nil {
 		return Result{}, err
 	}
-	red := newRedactor(env)
-	res, err := mod.Call(ctx, tool, args, opts)
+	release, err := m.acquire(ctx, id, sb.opts.Limits.Timeout)
+	if err != nil {
+		return Result{ComponentID: id}, err
+	}
+	defer release()
+	// Every value the component could hold is hidden, also those withheld from it.
+	red := newRedactor(sb.full)
+	res, err := mod.Call(ctx, tool, args, sb.opts)
 	if err != nil {
 		// The error may quote the module's stderr (after a crash): redacted like Text.
 		return Result{}, red.redactError(fmt.Errorf("component %s: %w", compid.Quote(id), err)) // err names the tool
 	}
-	out := Result{ComponentID: id, IsError: res.IsError()}
+	out := Result{ComponentID: id, IsError: res.IsError(), Consent: sb.consent}
 	if out.IsError {
 		out.Text = red.redact(strings.TrimSpace(res.Stderr))
 		if out.Text == "" {
@@ -525,6 +661,41 @@ func (m *Manager) Call(ctx context.Context, tool string, args json.RawMessage) (
 		out.Output = json.RawMessage(out.Text)
 	}
 	return out, nil
+}
+
+// acquire takes one of the call slots, waiting at most timeout (or the default time
+// limit) and as long as ctx lasts. The returned function gives the slot back.
+func (m *Manager) acquire(ctx context.Context, id string, timeout time.Duration) (release func(), err error) {
+	release = func() { <-m.slots }
+	select {
+	case m.slots <- struct{}{}:
+		return release, nil
+	default:
+	}
+	if timeout <= 0 {
+		timeout = m.cfg.Limits.Timeout
+	}
+	if timeout <= 0 {
+		timeout = defaultCallTimeout
+	}
+	start := time.Now()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case m.slots <- struct{}{}:
+		if waited := time.Since(start); waited > time.Second {
+			m.log.Info("call waited for a slot", "component", id, "waited", waited.Round(time.Millisecond))
+		}
+		return release, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("component %s: %w: the call was stopped after waiting %s for a call slot, "+
+			"all %d being taken by other calls; it did not run: %w",
+			compid.Quote(id), ErrCallSlot, time.Since(start).Round(time.Millisecond), cap(m.slots), ctx.Err())
+	case <-timer.C:
+		return nil, fmt.Errorf("component %s: %w: the call waited %s, its time limit, for a call slot, "+
+			"all %d being taken by other calls, and did not run; try again later, or start the server with "+
+			"a larger --max-concurrent-calls", compid.Quote(id), ErrCallSlot, timeout, cap(m.slots))
+	}
 }
 
 // module returns c's compiled module, compiling it on first use after a restart. The
@@ -544,34 +715,85 @@ func (m *Manager) module(c *loaded) (*runtime.Module, error) {
 	return c.module, nil
 }
 
-// Sandbox returns what a call of component id gets now: its call options and the
+// Sandbox returns what a call of component id gets now: its call options and its
 // environment (with where each variable came from) built from its policy, its secrets
-// and the host.
+// and the host, without what its module is not approved to get (see Consent).
 func (m *Manager) Sandbox(id string) (runtime.CallOptions, envmerge.Env, error) {
+	m.mu.RLock()
+	c, loaded := m.comps[id]
+	m.mu.RUnlock()
+	digest := ""
+	if loaded {
+		digest = c.meta.Digest
+	}
+	sb, err := m.sandbox(id, digest, loaded)
+	return sb.opts, sb.given, err
+}
+
+// Consent returns whether the module loaded under id may receive its secrets and policy
+// values, and what it would go without now.
+func (m *Manager) Consent(id string) (Consent, error) {
+	m.mu.RLock()
+	c, loaded := m.comps[id]
+	m.mu.RUnlock()
+	if !loaded {
+		return Consent{}, fmt.Errorf("%w: component %s is not loaded", ErrNotFound, compid.Quote(id))
+	}
+	sb, err := m.sandbox(id, c.meta.Digest, true)
+	return sb.consent, err
+}
+
+// sandboxed is what sandbox builds for one call.
+type sandboxed struct {
+	opts    runtime.CallOptions
+	given   envmerge.Env // the environment the call gets
+	full    envmerge.Env // given, plus what is withheld from an unapproved module
+	consent Consent
+}
+
+// sandbox builds a call of component id whose loaded module has digest; a module not
+// loaded (loaded false) is not checked for approval.
+func (m *Manager) sandbox(id, digest string, loaded bool) (sandboxed, error) {
 	pol, _, err := m.cfg.Policies.Get(id)
 	if err != nil {
-		return runtime.CallOptions{}, nil, err
+		return sandboxed{}, err
 	}
 	sec, err := m.cfg.Secrets.Get(id)
 	if err != nil {
-		return runtime.CallOptions{}, nil, err
+		return sandboxed{}, err
 	}
-	env := envmerge.Merge(pol.Permissions.Environment.Allow, sec, m.cfg.Environ)
-	opts := runtime.CallOptions{ComponentID: id, Env: env.Environ()}
+	sb := sandboxed{consent: Consent{ComponentID: id, ModuleDigest: digest, Approved: true}}
+	sb.full = envmerge.Merge(pol.Permissions.Environment.Allow, sec, m.cfg.Environ)
+	sb.given = sb.full
+	if loaded {
+		rec, err := m.consent.Get(id)
+		if err != nil {
+			// An unreadable record approves nothing; the call goes on without secrets.
+			m.log.Warn("consent record unreadable; the component's secrets are withheld", "component", id, "err", err)
+		}
+		sb.consent.Approved = err == nil && rec.Approves(digest)
+		if n := len(rec.Approved); n > 0 && rec.Approved[n-1].Digest != digest {
+			sb.consent.ApprovedDigest = rec.Approved[n-1].Digest
+		}
+		if !sb.consent.Approved {
+			sb.given, sb.consent.Withheld = sb.full.Withhold()
+		}
+	}
+	sb.opts = runtime.CallOptions{ComponentID: id, Env: sb.given.Environ()}
 	for _, s := range pol.Permissions.Storage.Allow {
 		path := strings.TrimPrefix(s.URI, "fs://")
 		if err := m.cfg.Guard.Check(filepath.FromSlash(path), id); err != nil {
-			return runtime.CallOptions{}, nil, fmt.Errorf("component %s: its policy grants the folder %s, which is refused: %w; "+
-				"revoke it (revoke-storage-permission, or: wassette permission revoke storage %s %s)",
-				compid.Quote(id), path, err, id, s.URI)
+			return sandboxed{}, fmt.Errorf("component %s: its policy grants the folder %s, which is refused: %w; "+
+				"revoke it (revoke-storage-permission, or: %s)",
+				compid.Quote(id), path, err, cmdline.Wassette("permission", "revoke", "storage", id, s.URI))
 		}
-		opts.Mounts = append(opts.Mounts, runtime.Mount{HostPath: path, GuestPath: path, Writable: slices.Contains(s.Access, policy.Write)})
+		sb.opts.Mounts = append(sb.opts.Mounts, runtime.Mount{HostPath: path, GuestPath: path, Writable: slices.Contains(s.Access, policy.Write)})
 	}
 	for _, n := range pol.Permissions.Network.Allow {
-		opts.AllowedHosts = append(opts.AllowedHosts, n.Host)
+		sb.opts.AllowedHosts = append(sb.opts.AllowedHosts, n.Host)
 	}
 	mem, _ := pol.MemoryLimit() // checked when the policy was read
 	timeout, _ := pol.Timeout()
-	opts.Limits = runtime.Limits{MemoryBytes: mem, Timeout: timeout}
-	return opts, env, nil
+	sb.opts.Limits = runtime.Limits{MemoryBytes: mem, Timeout: timeout}
+	return sb, nil
 }

@@ -108,8 +108,8 @@ func TestLoadSources(t *testing.T) {
 	})
 	m := f.m
 
-	// A plain path; the ID is the file name without .wasm.
-	info, err := m.Load(ctx, wasmPath("weather"), component.LoadOptions{})
+	// A plain path; the ID is the file name without .wasm. A person loads it.
+	info, err := m.Load(ctx, wasmPath("weather"), component.LoadOptions{Approve: true})
 	if err != nil {
 		t.Fatalf("Load(path): %v", err)
 	}
@@ -250,7 +250,7 @@ func TestEnvPrecedence(t *testing.T) {
 		)
 	})
 	_, env = callEnv(t, m, "env")
-	wantEnv(t, "policy", env, map[string]string{"SHORT": "s-v1", "SHARED": "pol-sh", "HOST_ALLOWED": "sec-ha", "HOME": "/home/tester"})
+	wantEnv(t, "policy", env, map[string]string{"SHORT": "s-v1", "SHARED": "pol-sh", "HOST_ALLOWED": "sec-ha", "HOME": "/home/t"})
 
 	// Sandbox reports the same environment and where each variable came from.
 	_, senv, err := m.Sandbox("echo")
@@ -277,7 +277,7 @@ func TestEnvPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, env = callEnv(t, m, "env")
-	if env["HOST_ALLOWED"] != "from-host-value" {
+	if env["HOST_ALLOWED"] != "host-ok" {
 		t.Errorf("after the secret was deleted: HOST_ALLOWED = %q, want the host's value", env["HOST_ALLOWED"])
 	}
 	// The CLI changes a secret (same size, within the file system's timestamp
@@ -297,7 +297,7 @@ func TestEnvPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, env = callEnv(t, m, "env")
-	wantEnv(t, "hand-edited secrets", env, map[string]string{"SHORT": "hand", "TIMEOUT": "30", "SHARED": "pol-sh", "HOST_ALLOWED": "from-host-value", "HOME": "/home/tester"})
+	wantEnv(t, "hand-edited secrets", env, map[string]string{"SHORT": "hand", "TIMEOUT": "30", "SHARED": "pol-sh", "HOST_ALLOWED": "host-ok", "HOME": "/home/t"})
 
 	// And a hand edit of the policy file.
 	polPath, err := f.policies.Path("echo")
@@ -309,7 +309,7 @@ func TestEnvPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, env = callEnv(t, m, "env")
-	wantEnv(t, "hand-edited policy", env, map[string]string{"SHORT": "pol-s", "TIMEOUT": "30", "PATH": "/usr/bin:/bin"})
+	wantEnv(t, "hand-edited policy", env, map[string]string{"SHORT": "pol-s", "TIMEOUT": "30", "PATH": "/bin"})
 
 	// A broken hand edit fails the call with an error naming the file, not the
 	// value; repairing the file repairs the calls.
@@ -358,7 +358,8 @@ func TestRedaction(t *testing.T) {
 	const polCanary = "policy-canary-123"
 	f.setSecrets(t, "echo", secrets)
 	f.updatePolicy(t, "echo", func(p *policy.Policy) error {
-		return errors.Join(p.GrantEnvironment("POLVAL", ptr(polCanary)), p.GrantEnvironment("HOST_ALLOWED", nil))
+		return errors.Join(p.GrantEnvironment("POLVAL", ptr(polCanary)), p.GrantEnvironment("HOST_ALLOWED", nil),
+			p.GrantEnvironment("HOST_LONG", nil))
 	})
 	allCanaries := append(slices.Collect(func(yield func(string) bool) {
 		for _, v := range canaries {
@@ -366,7 +367,7 @@ func TestRedaction(t *testing.T) {
 				return
 			}
 		}
-	}), polCanary)
+	}), polCanary, "long-host-value-42")
 	assertNoCanary := func(what, s string) {
 		t.Helper()
 		for _, c := range allCanaries {
@@ -387,7 +388,8 @@ func TestRedaction(t *testing.T) {
 	wantEnv(t, "redacted env", envMap(t, out.Env), map[string]string{
 		"LONG": "[REDACTED]", "EXACT8": "[REDACTED]", "QUOTED": "[REDACTED]", "POLVAL": "[REDACTED]",
 		"SEVEN":        "7bytes!",    // under 8 bytes: too common to redact
-		"HOST_ALLOWED": "[REDACTED]", // a host value the component was given is hidden too
+		"HOST_ALLOWED": "host-ok",    // so is a short host value
+		"HOST_LONG":    "[REDACTED]", // a host value the component was given is hidden too
 	})
 
 	// A secret that comes back in the arguments is redacted too.

@@ -82,6 +82,22 @@ func (e Env) Lookup(key string) (Var, bool) {
 	return e[i], true
 }
 
+// Withhold splits e for a module that a person has not approved (see package
+// component/consent): it keeps the host variables and returns the keys of the others,
+// the secrets and the policy's values, which such a module must not get. A key withheld
+// does not fall back to the host's variable of that name.
+func (e Env) Withhold() (kept Env, withheld []string) {
+	kept = make(Env, 0, len(e))
+	for _, v := range e {
+		if v.Source == FromHost {
+			kept = append(kept, v)
+		} else {
+			withheld = append(withheld, v.Key)
+		}
+	}
+	return kept, withheld
+}
+
 // Environ returns the environment as "KEY=value" strings, for the runtime that hands it
 // to the component. These strings hold plaintext secrets: pass them on, never log them.
 func (e Env) Environ() []string {

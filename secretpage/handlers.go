@@ -164,7 +164,7 @@ func (s *Server) usable(p *Page) (int, messagePage, bool) {
 	s.mu.Lock()
 	st := p.state
 	s.mu.Unlock()
-	again := fmt.Sprintf("To set it, ask the agent again (the request-secret tool), or run: wassette secret set %s %s --browser",
+	again := fmt.Sprintf("To set it, ask the agent again (the request-secret tool), or run: wassette secret set --browser %s %s",
 		shellQuote(p.req.ComponentID), shellQuote(p.req.Key))
 	switch st {
 	case pending_:

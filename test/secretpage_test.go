@@ -162,14 +162,14 @@ func TestServeSecretPage(t *testing.T) {
 	}
 }
 
-// TestSecretSetBrowser: `wassette secret set <id> <key> --browser` prints the page's URL,
+// TestSecretSetBrowser: `wassette secret set --browser <id> <key>` prints the page's URL,
 // stores what is submitted there and exits 0 with the masked value; with a page that
 // expires first it exits 1 and stores nothing.
 func TestSecretSetBrowser(t *testing.T) {
 	e := newEnv(t).With("BROWSER=true") // `true` stands in for the browser: it opens nothing
 	secret := "sk-cli-browser-canary-90a1b2c3d4e5"
 	run := func(expiry string, submit bool) (stdout, stderr string, code int) {
-		cmd := e.Command(context.Background(), "secret", "set", "weather", "API_KEY", "--browser", "--expiry", expiry)
+		cmd := e.Command(context.Background(), "secret", "set", "--browser", "--expiry", expiry, "weather", "API_KEY")
 		errPipe, err := cmd.StderrPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -214,7 +214,7 @@ func TestSecretSetBrowser(t *testing.T) {
 	if v, _ := storedValue(t, e, "weather", "API_KEY"); v != secret {
 		t.Fatal("an expired page changed the secret")
 	}
-	if _, _, code := e.Run(t, "", "secret", "set", "weather", "API_KEY", "value", "--browser"); code != 2 {
+	if _, _, code := e.Run(t, "", "secret", "set", "--browser", "weather", "API_KEY", "value"); code != 2 {
 		t.Errorf("--browser with a value: exit %d, want 2", code)
 	}
 }

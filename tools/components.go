@@ -17,6 +17,8 @@ import (
 
 	"github.com/wassette/wassette/component"
 	"github.com/wassette/wassette/component/loader"
+	"github.com/wassette/wassette/internal/cmdline"
+	"github.com/wassette/wassette/internal/policyview"
 	"github.com/wassette/wassette/policy"
 	"github.com/wassette/wassette/secretstore"
 )
@@ -53,11 +55,17 @@ var (
 		minLen: 1, maxLen: 4096,
 	}
 	loadIDArg = arg{
-		name: "id",
+		name: "component_id",
 		description: `ID to load the component under, e.g. "weather"; its secrets and policy are kept under ` +
 			`this ID. Default: the file name without ".wasm", or the OCI repository's last element. ` +
-			`Loading under the ID of a loaded component replaces it.`,
+			`Loading under the ID of a loaded component replaces it, and its secrets are then withheld ` +
+			`from the new module until the user approves it.`,
 		minLen: 1, maxLen: secretstore.MaxIDLen, optional: true,
+	}
+	loadIDAlias = arg{
+		name:        "id",
+		description: `The same as component_id, which is preferred; kept for clients written for earlier versions.`,
+		minLen:      1, maxLen: secretstore.MaxIDLen, optional: true,
 	}
 	sha256Arg = arg{
 		name: "sha256",
@@ -66,9 +74,14 @@ var (
 		minLen: 64, maxLen: 71, optional: true,
 	}
 	unloadIDArg = arg{
+		name:        "component_id",
+		description: `ID of the loaded component to unload, as list-components shows it, e.g. "weather". Required (or its alias id).`,
+		minLen:      1, maxLen: secretstore.MaxIDLen, optional: true,
+	}
+	unloadIDAlias = arg{
 		name:        "id",
-		description: `ID of the loaded component to unload, as list-components shows it, e.g. "weather".`,
-		minLen:      1, maxLen: secretstore.MaxIDLen,
+		description: `The same as component_id, which is preferred; kept for clients written for earlier versions.`,
+		minLen:      1, maxLen: secretstore.MaxIDLen, optional: true,
 	}
 	deleteSecretsArg = arg{
 		name: "delete_secrets",
@@ -93,15 +106,17 @@ const componentInfoProperties = `
     "source": {"type": "string", "description": "Where the module was loaded from, in canonical form."},
     "digest": {"type": "string", "description": "sha256:<hex> of the module's bytes."},
     "size": {"type": "integer", "description": "The module's size in bytes."},
+    "approved": {"type": "boolean", "description": "True if the user approved this module to receive the secrets and policy values of its ID; until then they are withheld from it. Only the user can approve, at the command line."},
     "tools": {"type": "array", "description": "The tools the component offers, sorted by name.", "items": ` + toolSummarySchema + `}`
 
 const loadOutputSchema = `{
   "type": "object",
   "properties": {` + componentInfoProperties + `,
     "replaced": {"type": "boolean", "description": "True if a component was already loaded under this ID and has been replaced."},
-    "secrets": {"type": "integer", "description": "How many secrets are stored for this ID; the component receives them all as environment variables."}
+    "secrets": {"type": "integer", "description": "How many secrets are stored for this ID; an approved module receives them all as environment variables."},
+    "withheld": {"type": "array", "items": {"type": "string"}, "description": "The keys of the secrets and policy values this module does not receive because the user has not approved it."}
   },
-  "required": ["component_id", "source", "digest", "size", "tools", "replaced", "secrets"]
+  "required": ["component_id", "source", "digest", "size", "approved", "tools", "replaced", "secrets", "withheld"]
 }`
 
 const unloadOutputSchema = `{
@@ -128,7 +143,7 @@ const listComponentsOutputSchema = `{
           "loaded_at": {"type": "string", "description": "When the component was loaded (RFC 3339)."},
           "declared_secrets": ` + declaredSecretsSchema + `
         },
-        "required": ["component_id", "source", "digest", "size", "tools", "loaded_at"]
+        "required": ["component_id", "source", "digest", "size", "approved", "tools", "loaded_at"]
       }
     }
   },
@@ -147,9 +162,11 @@ type LoadComponentOutput struct {
 	Source      string        `json:"source"`
 	Digest      string        `json:"digest"`
 	Size        int64         `json:"size"`
+	Approved    bool          `json:"approved"`
 	Tools       []ToolSummary `json:"tools"`
 	Replaced    bool          `json:"replaced"`
 	Secrets     int           `json:"secrets"`
+	Withheld    []string      `json:"withheld"`
 }
 
 // UnloadComponentOutput is the structured content of an unload-component result.
@@ -166,11 +183,31 @@ type ComponentSummary struct {
 	Source      string        `json:"source"`
 	Digest      string        `json:"digest"`
 	Size        int64         `json:"size"`
+	Approved    bool          `json:"approved"`
 	Tools       []ToolSummary `json:"tools"`
 	LoadedAt    string        `json:"loaded_at"`
 	// DeclaredSecrets are the secrets the component declares it needs, each saying
 	// whether it is missing.
 	DeclaredSecrets []DeclaredSecret `json:"declared_secrets,omitempty"`
+}
+
+// ListComponents returns the list-components view of infos, components of mgr, each
+// declared secret marked missing or not; the CLI's `component list -o json` prints the
+// same. The error reports the first component whose missing secrets could not be told.
+func ListComponents(mgr *component.Manager, infos []component.Info) (ListComponentsOutput, error) {
+	out := ListComponentsOutput{Count: len(infos), Components: []ComponentSummary{}}
+	var first error
+	for _, info := range infos {
+		ds, err := declaredSecretsOf(mgr, info)
+		if err != nil && first == nil {
+			first = err
+		}
+		out.Components = append(out.Components, ComponentSummary{
+			ComponentID: info.ID, Source: info.Source, Digest: info.Digest, Size: info.Size, Approved: info.Approved,
+			Tools: summaries(info), LoadedAt: info.LoadedAt.UTC().Format(time.RFC3339), DeclaredSecrets: ds,
+		})
+	}
+	return out, first
 }
 
 // ListComponentsOutput is the structured content of a list-components result.
@@ -240,17 +277,19 @@ func (c *Components) componentTools() []server.ServerTool {
 			"Load a component: a sandboxed WebAssembly module that offers tools, from a file path, a file:// "+
 				"or https:// URL, or an OCI registry (oci://). Its tools appear in the tool list right away. "+
 				"A component starts with no permissions: no network, no folders and no host environment "+
-				"variables; grant what it needs with the grant-*-permission tools. It does receive every "+
-				"secret stored under its ID (see list-secrets). Loading under an ID that is already loaded "+
-				"replaces that component. Fails, loading nothing, if one of its tool names is already taken.",
+				"variables; grant what it needs with the grant-*-permission tools. The secrets stored under its "+
+				"ID (see list-secrets) reach it only once the user has approved this very module at the command "+
+				"line (wassette component approve <id>); a module the user loaded themselves is approved. Loading "+
+				"under an ID that is already loaded replaces that component. Fails, loading nothing, if one of "+
+				"its tool names is already taken.",
 			hints{title: "Load a component", idempotent: true, openWorld: true},
-			loadOutputSchema, c.load, pathArg, loadIDArg, sha256Arg),
+			loadOutputSchema, c.load, pathArg, loadIDArg, loadIDAlias, sha256Arg),
 		c.tool(UnloadComponentTool,
 			"Unload a component: its tools disappear and its policy (permissions) is deleted. Its secrets "+
 				"are kept unless delete_secrets is true; the result says how many were kept. Use "+
 				"list-components to see the loaded IDs.",
 			hints{title: "Unload a component", destructive: true},
-			unloadOutputSchema, c.unload, unloadIDArg, deleteSecretsArg),
+			unloadOutputSchema, c.unload, unloadIDArg, unloadIDAlias, deleteSecretsArg),
 		c.tool(ListComponentsTool,
 			"List the loaded components: each one's ID, source, digest and tools. Components loaded or "+
 				"unloaded by the user from the command line show up too.",
@@ -265,17 +304,41 @@ func (c *Components) tool(name, description string, h hints, outputSchema string
 	return server.ServerTool{Tool: t, Handler: handler(c.log, t, args, fn)}
 }
 
+// idArgument returns the component ID given as component_id or as its alias id.
+func idArgument(tool string, args map[string]string, required bool) (string, bool, *mcp.CallToolResult) {
+	id, ok := args["component_id"]
+	if alias, aok := args["id"]; aok {
+		if ok && alias != id {
+			return "", false, toolError("%s got component_id %q and id %q: give component_id only (id is its old name)",
+				tool, truncate(id), truncate(alias))
+		}
+		id, ok = alias, true
+	}
+	if !ok {
+		if required {
+			return "", false, toolError("missing required argument \"component_id\" of %s: the ID of the component, "+
+				"as list-components shows it", tool)
+		}
+		return "", false, nil
+	}
+	if bad := checkID(id); bad != nil {
+		return "", false, bad
+	}
+	return id, true, nil
+}
+
 func (c *Components) load(ctx context.Context, args map[string]string) *mcp.CallToolResult {
 	uri := strings.TrimSpace(args["path"])
 	if uri == "" {
 		return toolError(`argument "path" of %s is empty: give the file path, file:// or https:// URL, or oci:// `+
 			`reference of a WebAssembly module`, LoadComponentTool)
 	}
-	var opts component.LoadOptions
-	if id, ok := args["id"]; ok {
-		if bad := checkID(id); bad != nil {
-			return bad
-		}
+	var opts component.LoadOptions // never Approve: a model's load is not a person's consent
+	id, given, bad := idArgument(LoadComponentTool, args, false)
+	if bad != nil {
+		return bad
+	}
+	if given {
 		opts.ID = id
 	}
 	if d, ok := args["sha256"]; ok {
@@ -293,6 +356,9 @@ func (c *Components) load(ctx context.Context, args map[string]string) *mcp.Call
 				"to keep both, unload one first (unload-component).", err)
 		case errors.Is(err, loader.ErrDigestMismatch):
 			return toolError("%v. Nothing was loaded: check the sha256 pin with the user.", err)
+		case errors.Is(err, loader.ErrPlainHTTP):
+			return toolError("%v. Nothing was loaded: %s cannot fetch plain http://; give an https:// URL, or ask the "+
+				"user to load it themselves if the server is on their machine.", err, LoadComponentTool)
 		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 			return toolError("loading stopped before it finished: %v. Try again.", err)
 		}
@@ -301,9 +367,10 @@ func (c *Components) load(ctx context.Context, args map[string]string) *mcp.Call
 	}
 	c.Refresh()
 	sec, _ := c.secrets.Get(info.ID) // a count for the model; a bad file shows up at call time
+	cons, _ := c.mgr.Consent(info.ID)
 	out := LoadComponentOutput{
-		ComponentID: info.ID, Source: info.Source, Digest: info.Digest, Size: info.Size,
-		Tools: summaries(info), Replaced: before[info.ID], Secrets: sec.Len(),
+		ComponentID: info.ID, Source: info.Source, Digest: info.Digest, Size: info.Size, Approved: info.Approved,
+		Tools: summaries(info), Replaced: before[info.ID], Secrets: sec.Len(), Withheld: append([]string{}, cons.Withheld...),
 	}
 	var text strings.Builder
 	verb := "Loaded"
@@ -312,18 +379,32 @@ func (c *Components) load(ctx context.Context, args map[string]string) *mcp.Call
 	}
 	fmt.Fprintf(&text, "%s component %q from %s (%s). Its tool%s: %s.", verb, info.ID, info.Source, info.Digest,
 		plural(len(out.Tools)), list(toolNames(out.Tools)))
-	if out.Secrets > 0 {
+	switch {
+	case len(out.Withheld) > 0:
+		fmt.Fprintf(&text, " It does NOT receive the secrets and policy values stored under its ID (%s): %s.",
+			strings.Join(out.Withheld, ", "), withheldReason(info.ID))
+	case out.Approved && out.Secrets > 0:
 		fmt.Fprintf(&text, " It receives the %d secret%s stored under its ID.", out.Secrets, plural(out.Secrets))
-	} else {
+	case out.Approved:
 		text.WriteString(" No secrets are stored under its ID; set-secret stores one.")
+	default:
+		fmt.Fprintf(&text, " No secrets are stored under its ID. Secrets stored for it later reach it only once the "+
+			"user approves this module: %s.", withheldReason(info.ID))
 	}
 	text.WriteString(" Grant the network hosts, folders and host variables it needs with the grant-*-permission tools; get-policy shows what it has.")
 	return mcp.NewToolResultStructured(out, text.String())
 }
 
+// withheldReason explains to the model why a module gets no secrets, and what the
+// user must do.
+func withheldReason(id string) string {
+	return "the user has not approved this module to receive them, and no tool can approve it; ask the user to " +
+		"check where the module came from and run: " + policyview.ApproveCommand(id)
+}
+
 func (c *Components) unload(ctx context.Context, args map[string]string) *mcp.CallToolResult {
-	id := args["id"]
-	if bad := checkID(id); bad != nil {
+	id, _, bad := idArgument(UnloadComponentTool, args, true)
+	if bad != nil {
 		return bad
 	}
 	deleteSecrets := args["delete_secrets"] == "true"
@@ -360,9 +441,10 @@ func (c *Components) unload(ctx context.Context, args map[string]string) *mcp.Ca
 	case deleteSecrets:
 		text.WriteString(" It had no secrets to delete.")
 	case kept > 0:
-		fmt.Fprintf(&text, " Its %d secret%s %s KEPT: loading a component under the ID %q again gives %s to it. "+
-			"To delete %s, call delete-secret for each key (list-secrets shows them), or next time unload with "+
-			"delete_secrets true.", kept, plural(kept), wasWere(kept), id, itThem(kept), itThem(kept))
+		fmt.Fprintf(&text, " Its %d secret%s %s KEPT: they reach a module loaded under the ID %q again only if "+
+			"the user approved that module. To delete %s, call delete-secret for each key (list-secrets shows "+
+			"them), or next time unload with delete_secrets true; the user can run: %s.", kept, plural(kept),
+			wasWere(kept), id, itThem(kept), cmdline.Wassette("secret", "delete", id, "--all"))
 	default:
 		text.WriteString(" It had no secrets.")
 	}
@@ -372,23 +454,23 @@ func (c *Components) unload(ctx context.Context, args map[string]string) *mcp.Ca
 func (c *Components) list(context.Context, map[string]string) *mcp.CallToolResult {
 	_, _ = c.Sync() // show what the CLI loaded or unloaded since the last sync; Watch logs failures
 	infos := c.mgr.List()
-	out := ListComponentsOutput{Count: len(infos), Components: []ComponentSummary{}}
+	out, err := ListComponents(c.mgr, infos)
+	if err != nil {
+		c.log.Warn("could not tell which declared secrets are missing", "err", err)
+	}
 	var text strings.Builder
 	if len(infos) == 0 {
 		text.WriteString("No components are loaded. Load one with load-component.")
 	} else {
 		fmt.Fprintf(&text, "%d component%s loaded:", len(infos), plural(len(infos)))
 	}
-	for _, info := range infos {
-		s := ComponentSummary{
-			ComponentID: info.ID, Source: info.Source, Digest: info.Digest, Size: info.Size,
-			Tools: summaries(info), LoadedAt: info.LoadedAt.UTC().Format(time.RFC3339),
-		}
-		s.DeclaredSecrets = c.declaredSecrets(info)
-		out.Components = append(out.Components, s)
+	for _, s := range out.Components {
 		fmt.Fprintf(&text, "\n%s: %s (%s), tool%s %s", s.ComponentID, s.Source, s.Digest, plural(len(s.Tools)),
 			list(toolNames(s.Tools)))
 		text.WriteString(missingText(s.DeclaredSecrets))
+		if !s.Approved {
+			text.WriteString("; not approved by the user, so it gets no secrets")
+		}
 	}
 	return mcp.NewToolResultStructured(out, text.String())
 }
@@ -525,17 +607,30 @@ func (c *Components) callHandler(name, componentID string) server.ToolHandlerFun
 		if r.ComponentID != "" {
 			id = r.ComponentID
 		}
+		note := ""
+		if len(r.Consent.Withheld) > 0 {
+			note = fmt.Sprintf("Note from wassette: component %q ran WITHOUT its secrets and policy values (%s): %s.",
+				id, strings.Join(r.Consent.Withheld, ", "), withheldReason(id))
+		}
 		switch {
 		case errors.Is(err, component.ErrNotFound):
 			c.Refresh()
 			return toolError("the tool %s is no longer available: its component was unloaded. Call list-components "+
 				"to see the loaded components and their tools.", name), nil
+		case errors.Is(err, component.ErrCallSlot):
+			return toolError("%v. The server runs a limited number of component calls at once; try again in a moment.", err), nil
 		case err != nil:
 			return toolError("%v", err), nil
+		case r.IsError && note != "":
+			return toolError("%s\n\n%s", r.Text, note), nil
 		case r.IsError:
 			return toolError("%s", r.Text), nil
 		}
-		return mcp.NewToolResultText(r.Text), nil
+		out := mcp.NewToolResultText(r.Text)
+		if note != "" {
+			out.Content = append(out.Content, mcp.NewTextContent(note))
+		}
+		return out, nil
 	}
 }
 

@@ -185,6 +185,15 @@ func (h *compHarness) load(t *testing.T, name string, extra map[string]any) Load
 	return out
 }
 
+// approve approves the module loaded under id, as a person does with
+// `wassette component approve`.
+func (h *compHarness) approve(t *testing.T, id string) {
+	t.Helper()
+	if _, err := h.mgr.Approve(id, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // setSecrets stores secrets for id, as the CLI would.
 func (h *compHarness) setSecrets(t *testing.T, id string, kv ...string) {
 	t.Helper()
@@ -432,7 +441,7 @@ func TestLoadBadInput(t *testing.T) {
 		{"empty id", map[string]any{"path": echo, "id": ""}, []string{"invalid component ID"}},
 		{"bad sha256", map[string]any{"path": echo, "sha256": "abc"}, []string{"sha256"}},
 		{"wrong sha256", map[string]any{"path": echo, "sha256": strings.Repeat("0", 64)}, []string{"digest mismatch", "Nothing was loaded"}},
-		{"unknown argument", map[string]any{"path": echo, "value": "x"}, []string{`argument "value"`, "path, id and sha256"}},
+		{"unknown argument", map[string]any{"path": echo, "value": "x"}, []string{`argument "value"`, "path, component_id, id and sha256"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wantError(t, h.call(t, LoadComponentTool, tc.args), tc.want...)
@@ -459,7 +468,8 @@ func TestLoadBadInput(t *testing.T) {
 		args any
 		want []string
 	}{
-		{"no id", nil, []string{`missing required argument "id"`}},
+		{"no id", nil, []string{`missing required argument "component_id"`}},
+		{"id and component_id differ", map[string]any{"component_id": "echo", "id": "other"}, []string{"component_id only"}},
 		{"unknown id", map[string]any{"id": "nope"}, []string{`"nope" is not loaded`, "list-components"}},
 		{"bad id", map[string]any{"id": strings.Repeat("a", 129)}, []string{"invalid component ID"}},
 		{"delete_secrets a string", map[string]any{"id": "echo", "delete_secrets": "yes"}, []string{`"delete_secrets"`, "true or false"}},
@@ -535,7 +545,7 @@ func TestPolicyTools(t *testing.T) {
 	}
 	path, _ := h.policies.Path("echo")
 	sec, _ := h.store.Get("echo")
-	wantView := policyview.Build("echo", path, true, p, sec, []string{"REGION=eu-west", "OTHER=x"})
+	wantView := policyview.Build("echo", path, true, p, sec, []string{"REGION=eu-west", "OTHER=x"}, h.comps.module("echo"))
 	gotJSON, _ := json.Marshal(v)
 	wantJSON, _ := json.Marshal(wantView)
 	if !bytes.Equal(gotJSON, wantJSON) {
@@ -669,11 +679,24 @@ func (h *compHarness) envOf(t *testing.T) []string {
 func TestComponentEnvironment(t *testing.T) {
 	const secret = "component-secret-0123456789"
 	h := newCompHarness(t, "REGION=eu-west", "HOME=/root")
-	h.load(t, "echo", nil)
+	if out := h.load(t, "echo", nil); out.Approved {
+		t.Errorf("a module the model loaded is approved: %+v", out)
+	}
 	if env := h.envOf(t); len(env) != 0 {
 		t.Errorf("a component with nothing granted sees %v", env)
 	}
+	// The model loaded it: the secret is withheld, and the result says so after the
+	// output, with what the user must run.
 	h.setSecrets(t, "echo", "TOKEN", secret)
+	r := h.call(t, "env", map[string]any{})
+	if r.IsError || len(r.Content) != 2 || !strings.Contains(text(r), "ran WITHOUT its secrets and policy values (TOKEN)") ||
+		!strings.Contains(text(r), "wassette component approve echo") {
+		t.Errorf("call of an unapproved module: %+v", r.Content)
+	}
+	if first := r.Content[0].(mcp.TextContent).Text; first != `{"argv":["component","env"],"env":[]}` {
+		t.Errorf("unapproved module's output: %s", first)
+	}
+	h.approve(t, "echo")
 	if env := h.envOf(t); !slices.Equal(env, []string{"TOKEN=" + secretstore.Redacted}) {
 		t.Errorf("env with a secret: %v", env)
 	}
@@ -708,6 +731,7 @@ func TestComponentNetwork(t *testing.T) {
 
 	h := newCompHarness(t)
 	h.load(t, "weather", nil)
+	h.approve(t, "weather")
 	r := h.call(t, "get_weather", map[string]any{"city": "Paris"})
 	wantError(t, r, "API_KEY")
 	h.setSecrets(t, "weather", "API_KEY", key, "ENDPOINT_URL", api.URL)

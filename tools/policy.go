@@ -119,9 +119,21 @@ const getPolicyOutputSchema = `{
         "timeout": {"type": "string"}
       }
     },
+    "consent": {
+      "type": "object",
+      "description": "Whether the module loaded under this ID may receive its secrets and policy values; absent if no module is loaded.",
+      "properties": {
+        "module_digest": {"type": "string", "description": "sha256:<hex> of the loaded module."},
+        "approved": {"type": "boolean", "description": "True if the user approved this module; otherwise its secrets and policy values are withheld."},
+        "approved_digest": {"type": "string", "description": "The module the user approved last, if it is not this one."},
+        "withheld": {"type": "array", "items": {"type": "string"}, "description": "Keys withheld from the module."},
+        "note": {"type": "string", "description": "What the user must run to approve the module."}
+      },
+      "required": ["module_digest", "approved"]
+    },
     "environment": {
       "type": "array",
-      "description": "The environment the component would get if called now, values masked. Precedence: policy value, then secret, then host variable.",
+      "description": "The environment the component would get if called now, values masked, without what is withheld. Precedence: policy value, then secret, then host variable.",
       "items": {
         "type": "object",
         "properties": {
@@ -182,7 +194,8 @@ func (c *Components) policyTools() []server.ServerTool {
 		c.tool(GetPolicyTool,
 			"Show a component's permissions (folders, hosts, host environment variables, limits) and the "+
 				"environment it would get if called now, each variable with its source: policy, secret or host. "+
-				"Values are always masked. Use it to find out why a component cannot reach a host or lacks a variable.",
+				"Values are always masked. It also says whether the user approved the loaded module to receive its "+
+				"secrets (consent). Use it to find out why a component cannot reach a host or lacks a variable.",
 			hints{title: "Get a component's policy", readOnly: true, idempotent: true},
 			getPolicyOutputSchema, c.getPolicy, policyIDArg),
 		c.tool(GrantStoragePermissionTool,
@@ -270,7 +283,7 @@ func (c *Components) getPolicy(_ context.Context, args map[string]string) *mcp.C
 	if err != nil {
 		return storeError("read the secrets of component", id, err)
 	}
-	v := policyview.Build(id, path, has, p, sec, c.environ())
+	v := policyview.Build(id, path, has, p, sec, c.environ(), c.module(id))
 	var text bytes.Buffer
 	enc := yaml.NewEncoder(&text)
 	enc.SetIndent(2)
@@ -279,6 +292,15 @@ func (c *Components) getPolicy(_ context.Context, args map[string]string) *mcp.C
 	}
 	enc.Close()
 	return mcp.NewToolResultStructured(v, strings.TrimRight(text.String(), "\n"))
+}
+
+// module describes the module loaded under id for a policy view; nil if none is.
+func (c *Components) module(id string) *policyview.Module {
+	cons, err := c.mgr.Consent(id)
+	if err != nil {
+		return nil
+	}
+	return &policyview.Module{Digest: cons.ModuleDigest, Approved: cons.Approved, ApprovedDigest: cons.ApprovedDigest}
 }
 
 // errUnchanged makes policy.Store.Update skip a write that would change nothing.

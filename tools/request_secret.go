@@ -170,7 +170,7 @@ func (r *SecretRequests) request(ctx context.Context, args map[string]string) *m
 	page, err := r.pages.Request(secretpage.Request{ComponentID: id, Key: key, Reason: reason, Description: r.description(id, key)})
 	if err != nil {
 		return toolError("could not open the secret page: %v. Try again later, or ask the person to run "+
-			"'wassette secret set %s %s --browser' in a terminal.", err, id, key)
+			"'wassette secret set --browser %s %s' in a terminal.", err, id, key)
 	}
 	session := server.ClientSessionFromContext(ctx)
 	if !r.canOpen(ctx, session, true) {
@@ -416,19 +416,26 @@ type DeclaredSecret struct {
 
 // declaredSecrets returns what info declares, each marked missing or not.
 func (c *Components) declaredSecrets(info component.Info) []DeclaredSecret {
-	if len(info.Secrets) == 0 {
-		return nil
-	}
-	missing, err := c.mgr.MissingSecrets(info.ID, "")
+	ds, err := declaredSecretsOf(c.mgr, info)
 	if err != nil {
 		c.log.Warn("could not tell which declared secrets are missing", "component", info.ID, "err", err)
 	}
+	return ds
+}
+
+// declaredSecretsOf returns what info declares, each marked missing or not; on an
+// error, none is marked missing.
+func declaredSecretsOf(mgr *component.Manager, info component.Info) ([]DeclaredSecret, error) {
+	if len(info.Secrets) == 0 {
+		return nil, nil
+	}
+	missing, err := mgr.MissingSecrets(info.ID, "")
 	out := make([]DeclaredSecret, 0, len(info.Secrets))
 	for _, s := range info.Secrets {
 		gone := slices.ContainsFunc(missing, func(m secretdecl.Secret) bool { return m.Key == s.Key })
 		out = append(out, DeclaredSecret{Key: s.Key, Description: s.Description, Tools: s.Tools, Missing: gone})
 	}
-	return out
+	return out, err
 }
 
 // missingText is list-components' note on the missing declared secrets, or "".

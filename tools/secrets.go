@@ -10,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/wassette/wassette/component"
 	"github.com/wassette/wassette/secretstore"
 )
 
@@ -110,20 +111,38 @@ type DeleteSecretOutput struct {
 	Deleted     bool   `json:"deleted"`
 }
 
+// ConsentChecker tells whether the module loaded under a component ID may receive its
+// secrets; *component.Manager is one.
+type ConsentChecker interface {
+	Consent(id string) (component.Consent, error)
+}
+
+// SecretOption adjusts the secret tools.
+type SecretOption func(*secretTools)
+
+// WithConsent makes set-secret and list-secrets say when the module loaded under the ID
+// does not receive the secrets because no person approved it.
+func WithConsent(c ConsentChecker) SecretOption {
+	return func(st *secretTools) { st.consent = c }
+}
+
 // RegisterSecrets adds the secret tools (list-secrets, set-secret, delete-secret) to s.
 // They use store for every read and write, so changes made by the CLI or by hand are
 // seen by the next call, and changes made here are seen by the CLI at once. Each call is
 // logged on log at info level, without values.
-func RegisterSecrets(s *server.MCPServer, store *secretstore.Store, log *slog.Logger) {
-	s.AddTools(SecretTools(store, log)...)
+func RegisterSecrets(s *server.MCPServer, store *secretstore.Store, log *slog.Logger, opts ...SecretOption) {
+	s.AddTools(SecretTools(store, log, opts...)...)
 }
 
 // SecretTools returns the secret tools, for RegisterSecrets or a custom server.
-func SecretTools(store *secretstore.Store, log *slog.Logger) []server.ServerTool {
+func SecretTools(store *secretstore.Store, log *slog.Logger, opts ...SecretOption) []server.ServerTool {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	st := secretTools{store: store}
+	for _, o := range opts {
+		o(&st)
+	}
 	return []server.ServerTool{
 		st.tool(log, ListSecretsTool,
 			"List the secrets stored for one component (a sandboxed WebAssembly tool). "+
@@ -149,7 +168,21 @@ func SecretTools(store *secretstore.Store, log *slog.Logger) []server.ServerTool
 }
 
 type secretTools struct {
-	store *secretstore.Store
+	store   *secretstore.Store
+	consent ConsentChecker // nil: no notes about approval
+}
+
+// withheldNote is a sentence for the text of a result about id's secrets, if the module
+// loaded under id does not receive them; "" otherwise.
+func (st secretTools) withheldNote(id string) string {
+	if st.consent == nil {
+		return ""
+	}
+	c, err := st.consent.Consent(id)
+	if err != nil || c.Approved {
+		return ""
+	}
+	return " The module loaded under this ID does NOT receive them: " + withheldReason(id) + "."
 }
 
 func (st secretTools) tool(log *slog.Logger, name, description string, h hints, outputSchema string,
@@ -178,6 +211,9 @@ func (st secretTools) list(_ context.Context, args map[string]string) *mcp.CallT
 		fmt.Fprintf(&text, "Component %q has %d secret%s (values masked):", id, out.Count, plural(out.Count))
 		for _, s := range out.Secrets {
 			fmt.Fprintf(&text, "\n%s: %s", s.Key, s.MaskedValue)
+		}
+		if note := st.withheldNote(id); note != "" {
+			text.WriteString("\n" + strings.TrimSpace(note))
 		}
 	}
 	return mcp.NewToolResultStructured(out, text.String())
@@ -208,6 +244,9 @@ func (st secretTools) set(_ context.Context, args map[string]string) *mcp.CallTo
 	}
 	text := fmt.Sprintf("%s secret %s of component %q (value %s). The component receives it from its next call on.",
 		verb, key, id, out.MaskedValue)
+	if note := st.withheldNote(id); note != "" {
+		text = fmt.Sprintf("%s secret %s of component %q (value %s).%s", verb, key, id, out.MaskedValue, note)
+	}
 	return mcp.NewToolResultStructured(out, text)
 }
 

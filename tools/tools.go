@@ -212,7 +212,7 @@ func listArg(args map[string]string, name string) []string {
 
 // loggedArgs are the arguments a call's log line shows: names, never values or paths
 // (a load-component path may be a URL with a token in it).
-var loggedArgs = []string{"component_id", "key", "id", "host", "uri"}
+var loggedArgs = []string{"component_id", "key", "id", "host", "uri"} // never "path" or "value"
 
 // logCall writes the one info line of a call: tool, component and key, outcome. It is
 // given the decoded arguments and logs only loggedArgs, never a value.

@@ -183,6 +183,11 @@ func moduleName(stem string, meta Metadata) string {
 	return meta.Module
 }
 
+// At returns the registry in dir for reading only: unlike Open it neither creates the
+// folder nor cleans it, so a command that only looks (wassette policy get) changes
+// nothing. Its Get and List work as Open's; do not write through it.
+func At(dir string) *Registry { return &Registry{dir: dir} }
+
 // Dir returns the registry's folder.
 func (r *Registry) Dir() string { return r.dir }
 

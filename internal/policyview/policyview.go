@@ -5,7 +5,11 @@
 package policyview
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/wassette/wassette/envmerge"
+	"github.com/wassette/wassette/internal/cmdline"
 	"github.com/wassette/wassette/policy"
 	"github.com/wassette/wassette/secretstore"
 )
@@ -19,7 +23,43 @@ type View struct {
 	Description string        `yaml:"description,omitempty" json:"description,omitempty"`
 	Permissions Permissions   `yaml:"permissions" json:"permissions"`
 	Limits      policy.Limits `yaml:"limits,omitempty" json:"limits"`
-	Environment []Var         `yaml:"environment" json:"environment"`
+	// Consent is whether the module loaded under the ID may receive its secrets; absent
+	// if no module is loaded under it.
+	Consent *Consent `yaml:"consent,omitempty" json:"consent,omitempty"`
+	// Environment is what the component would get if it were called now: without
+	// what is withheld from a module no person approved.
+	Environment []Var `yaml:"environment" json:"environment"`
+}
+
+// Module is what Build needs to know of the module loaded under the ID.
+type Module struct {
+	// Digest is the loaded module's, "sha256:<hex>".
+	Digest string
+	// Approved reports that a person approved it to receive the component's secrets.
+	Approved bool
+	// ApprovedDigest is the module a person approved last, if not this one.
+	ApprovedDigest string
+}
+
+// Consent says whether the loaded module gets the component's secrets and policy
+// values, and, if not, which it goes without and what a person must run.
+type Consent struct {
+	ModuleDigest   string   `yaml:"module_digest" json:"module_digest"`
+	Approved       bool     `yaml:"approved" json:"approved"`
+	ApprovedDigest string   `yaml:"approved_digest,omitempty" json:"approved_digest,omitempty"`
+	Withheld       []string `yaml:"withheld,omitempty" json:"withheld,omitempty"`
+	Note           string   `yaml:"note,omitempty" json:"note,omitempty"`
+}
+
+// ApproveCommand is what a person runs to approve the module loaded under id.
+func ApproveCommand(id string) string { return cmdline.Wassette("component", "approve", id) }
+
+// WithheldNote says, for a person or a model, that the module loaded under id does not
+// get the keys withheld, and what the person must run.
+func WithheldNote(id string, withheld []string) string {
+	return fmt.Sprintf("the secrets and policy values of component %q (%s) are withheld: the module loaded under "+
+		"this ID is not one a person approved to receive them. No tool can approve it; the user must check "+
+		"where it came from and run: %s", id, strings.Join(withheld, ", "), ApproveCommand(id))
 }
 
 // Permissions are the policy's grants.
@@ -43,8 +83,9 @@ type Var struct {
 }
 
 // Build returns the view of component id, whose policy file is path (has reports
-// whether it exists), given its secrets and the host environment.
-func Build(id, path string, has bool, p *policy.Policy, sec secretstore.Secrets, environ []string) View {
+// whether it exists), given its secrets, the host environment, and the module loaded
+// under it (nil if none is).
+func Build(id, path string, has bool, p *policy.Policy, sec secretstore.Secrets, environ []string, mod *Module) View {
 	v := View{
 		ComponentID: id, PolicyFile: path, HasPolicy: has,
 		Version: p.Version, Description: p.Description,
@@ -66,7 +107,17 @@ func Build(id, path string, has bool, p *policy.Policy, sec secretstore.Secrets,
 		}
 		v.Permissions.Environment = append(v.Permissions.Environment, g)
 	}
-	for _, ev := range envmerge.Merge(p.Permissions.Environment.Allow, sec, environ) {
+	env := envmerge.Merge(p.Permissions.Environment.Allow, sec, environ)
+	if mod != nil {
+		v.Consent = &Consent{ModuleDigest: mod.Digest, Approved: mod.Approved, ApprovedDigest: mod.ApprovedDigest}
+		if !mod.Approved {
+			env, v.Consent.Withheld = env.Withhold()
+			if len(v.Consent.Withheld) > 0 {
+				v.Consent.Note = WithheldNote(id, v.Consent.Withheld)
+			}
+		}
+	}
+	for _, ev := range env {
 		v.Environment = append(v.Environment, Var{Key: ev.Key, Source: string(ev.Source), Value: ev.Value.Masked()})
 	}
 	return v

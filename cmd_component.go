@@ -138,7 +138,7 @@ changed since you looked, nothing is approved.`,
 		Example: `  wassette component list
   wassette component approve weather
   wassette component approve weather --sha256 sha256:9f86d081884c7d65...`,
-		Args: usageArgs(cobra.ExactArgs(1)),
+		Args:              usageArgs(cobra.ExactArgs(1)),
 		ValidArgsFunction: a.completeComponentIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(&output); err != nil {
@@ -204,8 +204,9 @@ func toolNames(tools []wasmrt.Tool) []string {
 func (a *app) componentUnloadCmd() *cobra.Command {
 	var deleteSecrets, keepSecrets bool
 	c := &cobra.Command{
-		Use:   "unload <component-id>",
-		Short: "Unload a component and remove its policy",
+		Use:               "unload <component-id>",
+		Short:             "Unload a component and remove its policy",
+		ValidArgsFunction: a.completeComponentIDs,
 		Long: `Remove a component and its policy. If the component has secrets, you are asked on
 stderr whether to delete them too (answer on stdin; no answer keeps them), unless
 --delete-secrets or --keep-secrets says so.`,
@@ -386,8 +387,9 @@ func (a *app) toolInvokeCmd() *cobra.Command {
 environment it would get from a server started here now, and print the JSON result on
 stdout. A tool error is printed on stderr with exit code 1. Values the component got from
 its secrets or policy are replaced by [REDACTED] in what is printed.`,
-		Example: `  wassette tool invoke get_weather --args '{"city":"Paris"}'`,
-		Args:    usageArgs(cobra.ExactArgs(1)),
+		Example:           `  wassette tool invoke get_weather --args '{"city":"Paris"}'`,
+		Args:              usageArgs(cobra.ExactArgs(1)),
+		ValidArgsFunction: a.completeToolNames,
 		RunE: func(cmd *cobra.Command, pos []string) error {
 			raw := []byte(args)
 			if args == "-" {
@@ -415,6 +417,10 @@ its secrets or policy are replaced by [REDACTED] in what is printed.`,
 			}
 			if err != nil {
 				return err
+			}
+			if w := res.Consent.Withheld; len(w) > 0 {
+				fmt.Fprintf(a.stderr, "note: the module loaded under '%s' is not one you approved, so it ran without %s; "+
+					"check it and run: %s\n", res.ComponentID, strings.Join(w, ", "), res.Consent.ApproveCommand())
 			}
 			if res.IsError {
 				return fmt.Errorf("tool %q failed: %s", pos[0], res.Text)

@@ -236,7 +236,7 @@ func TestImport(t *testing.T) {
 	// A bad line anywhere imports nothing.
 	os.WriteFile(env, []byte("NEW=1\nBROKEN LINE\n"), 0o600)
 	_, stderr, code := e.Run(t, "", "secret", "import", "weather", env)
-	if code != 1 || !strings.Contains(stderr, "line 2") {
+	if code != 2 || !strings.Contains(stderr, "line 2") {
 		t.Errorf("bad import: exit %d, %q", code, stderr)
 	}
 	out, _ = must(t, e, 0, "", "secret", "list", "weather")
@@ -288,9 +288,13 @@ func TestPolicyAndPermissions(t *testing.T) {
 	if out != "Permission granted: network 'api.weather.com' for component 'weather'\n" {
 		t.Errorf("grant printed %q", out)
 	}
-	must(t, e, 0, "", "permission", "grant", "storage", "weather", "fs:///data", "--access", "read,write")
+	data := filepath.Join(e.Home, "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	must(t, e, 0, "", "permission", "grant", "storage", "weather", "fs://"+filepath.ToSlash(data), "--access", "read,write")
 	out, _ = must(t, e, 0, "", "policy", "get", "weather")
-	for _, want := range []string{"api.weather.com", "fs:///data", "access: [read, write]", "value: pol***001", "source: policy"} {
+	for _, want := range []string{"api.weather.com", "fs://" + filepath.ToSlash(data), "access: [read, write]", "value: pol***001", "source: policy"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("policy get lacks %q:\n%s", want, out)
 		}

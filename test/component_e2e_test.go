@@ -129,7 +129,7 @@ func TestServeComponents(t *testing.T) {
 	apiHost := strings.TrimPrefix(api.URL, "http://")
 
 	e := newEnv(t)
-	p := startServe(t, e.With("REGION=eu-central-1"), "serve", "--stdio", "--timeout", "60s", "--memory-limit", "256Mi")
+	p := startServe(t, e.With("REGION=eu-c1"), "serve", "--stdio", "--timeout", "60s", "--memory-limit", "256Mi")
 	c := p.stdioClient(t)
 	changes := watchListChanged(c)
 	if got := toolList(t, c); slices.Contains(got, "get_weather") || !slices.Contains(got, "load-component") {
@@ -147,6 +147,16 @@ func TestServeComponents(t *testing.T) {
 
 	cliSet(t, e, "weather", "API_KEY", key1)
 	cliSet(t, e, "weather", "ENDPOINT_URL", api.URL)
+
+	// The model loaded it: its secrets are withheld until the person approves it.
+	res = call(t, c, "get_weather", map[string]any{"city": "Paris"})
+	if !res.IsError || !strings.Contains(resultText(res), "ran WITHOUT its secrets") ||
+		!strings.Contains(resultText(res), "wassette component approve weather") {
+		t.Errorf("call before approval: %v %s", res.IsError, resultText(res))
+	}
+	if out, errOut, code := e.Run(t, "", "component", "approve", "weather"); code != 0 || !strings.Contains(out, "Approved") {
+		t.Fatalf("component approve: exit %d %s%s", code, out, errOut)
+	}
 
 	// No network grant yet: a clear tool error naming the host, and no request made.
 	res = call(t, c, "get_weather", map[string]any{"city": "Paris"})
@@ -213,7 +223,7 @@ func TestServeComponents(t *testing.T) {
 		t.Errorf("echo sees %v with nothing granted", env)
 	}
 	mustOK(t, c, "grant-environment-variable-permission", map[string]any{"component_id": "echo", "key": "REGION"})
-	if env := envOf(); !slices.Equal(env, []string{"REGION=eu-central-1"}) {
+	if env := envOf(); !slices.Equal(env, []string{"REGION=eu-c1"}) {
 		t.Errorf("echo sees %v after the grant", env)
 	}
 

@@ -38,16 +38,17 @@ func (a *app) promptHidden(prompt string) (string, error) {
 		return "", errNoTerminal
 	}
 	fd := int(f.Fd())
-	fmt.Fprint(a.stderr, prompt)
-	old, err := term.MakeRaw(fd)
-	if err != nil {
-		fmt.Fprintln(a.stderr)
-		return "", fmt.Errorf("prepare the terminal: %w", err)
-	}
-	// Catch the signals before anything can be typed, so that none of them can end the
+	// Catch the signals before the terminal changes, so that none of them can end the
 	// process with the terminal still raw.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	fmt.Fprint(a.stderr, prompt)
+	old, err := term.MakeRaw(fd)
+	if err != nil {
+		signal.Stop(sigs)
+		fmt.Fprintln(a.stderr)
+		return "", fmt.Errorf("prepare the terminal: %w", err)
+	}
 	restore := sync.OnceFunc(func() {
 		_ = term.Restore(fd, old)
 		signal.Stop(sigs)

@@ -43,11 +43,13 @@ func getWeather(args json.RawMessage) (any, error) {
 	}
 	key := os.Getenv("API_KEY")
 	if key == "" {
-		return nil, errors.New("API_KEY not configured: set it with `wassette secret set <component-id> API_KEY=...`")
+		return nil, errors.New("API_KEY not configured: ask the user for it; they run `wassette secret set <component-id> API_KEY -` " +
+			"(or a model calls set-secret with a value the user gave it)")
 	}
 	endpoint := os.Getenv("ENDPOINT_URL")
 	if endpoint == "" {
-		return nil, errors.New("ENDPOINT_URL not configured: set it with `wassette secret set <component-id> ENDPOINT_URL=https://...`")
+		return nil, errors.New("ENDPOINT_URL not configured: set-secret (key ENDPOINT_URL) or `wassette secret set " +
+			"<component-id> ENDPOINT_URL https://...` sets it")
 	}
 	u := strings.TrimRight(endpoint, "/") + "/weather?q=" + url.QueryEscape(in.City) + "&appid=" + url.QueryEscape(key)
 	resp, err := guest.Do(&guest.Request{

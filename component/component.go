@@ -15,6 +15,8 @@ package component
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -610,6 +612,9 @@ func (c Consent) ApproveCommand() string {
 // Config.MaxConcurrentCalls) until its time limit or its cancellation, and never ran.
 var ErrCallSlot = errors.New("no call slot came free")
 
+// errReplaced reports a module file that is no longer the one this Manager loaded.
+var errReplaced = errors.New("the component was replaced on disk since it was loaded here")
+
 // defaultCallTimeout is the runtime's own default time limit of a call, which also
 // bounds how long a call waits for a slot when neither the policy nor Config.Limits
 // sets one.
@@ -629,6 +634,20 @@ func (m *Manager) Call(ctx context.Context, tool string, args json.RawMessage) (
 	}
 	id := c.meta.ID
 	mod, err := m.module(c)
+	if errors.Is(err, errReplaced) {
+		// Replaced on disk since the last sync: pick up the new module and its consent.
+		if _, serr := m.Sync(); serr != nil {
+			return Result{}, serr
+		}
+		m.mu.RLock()
+		c, ok = m.tools[tool]
+		m.mu.RUnlock()
+		if !ok {
+			return Result{}, fmt.Errorf("%w: no loaded component has a tool %q", ErrNotFound, tool)
+		}
+		id = c.meta.ID
+		mod, err = m.module(c)
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -705,6 +724,12 @@ func (m *Manager) module(c *loaded) (*runtime.Module, error) {
 		wasm, err := m.reg.Wasm(c.meta.ID)
 		if err != nil {
 			c.err = err
+			return
+		}
+		// What runs must be what the consent check saw: another process may have
+		// replaced the component since this Manager last synced.
+		if sum := sha256.Sum256(wasm); "sha256:"+hex.EncodeToString(sum[:]) != c.meta.Digest {
+			c.err = errReplaced
 			return
 		}
 		c.module, c.err = m.rt.Compile(context.Background(), wasm)

@@ -120,6 +120,29 @@ func TestConsentBoundToCode(t *testing.T) {
 	}
 }
 
+// TestReplacedOnDiskBeforeFirstCall: a Manager that has not compiled a component yet
+// (after a restart) while another process replaces it must not run the new module with
+// the consent the old one had.
+func TestReplacedOnDiskBeforeFirstCall(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	f.load(t, "echo", "svc")
+	f.setSecrets(t, "svc", map[string]string{"TOKEN": "tok"})
+	restarted := f.open(t, f.cfg) // knows svc as echo, not compiled yet
+	other := f.open(t, f.cfg)
+	if _, err := other.Load(ctx, wasmPath("envtwin"), component.LoadOptions{ID: "svc"}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := restarted.Call(ctx, "env", nil); !errors.Is(err, component.ErrNotFound) {
+		t.Fatalf("a call of the replaced module's tool: %+v, %v", res, err)
+	}
+	res := call(t, restarted, "twin_env", "")
+	if !slices.Equal(res.Consent.Withheld, []string{"TOKEN"}) {
+		t.Errorf("the new module ran with its secrets: %+v", res)
+	}
+}
+
 func consentEqual(a, b component.Consent) bool {
 	return a.ComponentID == b.ComponentID && a.ModuleDigest == b.ModuleDigest && a.Approved == b.Approved &&
 		a.ApprovedDigest == b.ApprovedDigest && slices.Equal(a.Withheld, b.Withheld)

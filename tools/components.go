@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -395,6 +396,21 @@ func (c *Components) load(ctx context.Context, args map[string]string) *mcp.Call
 	return mcp.NewToolResultStructured(out, text.String())
 }
 
+// deniedHost finds the sandbox's refusal of a host in a tool's error message, which
+// names the CLI command for the person.
+var deniedHost = regexp.MustCompile(`network access to (\S+) is not granted to this component`)
+
+// grantHint names, for the model, the tool that grants a host a component was refused;
+// "" if msg reports no refused host.
+func grantHint(id, msg string) string {
+	m := deniedHost.FindStringSubmatch(msg)
+	if m == nil {
+		return ""
+	}
+	return fmt.Sprintf("To allow it, call %s with component_id %q and host %q, if the user's request needs that host.",
+		GrantNetworkPermissionTool, id, m[1])
+}
+
 // withheldReason explains to the model why a module gets no secrets, and what the
 // user must do.
 func withheldReason(id string) string {
@@ -608,8 +624,14 @@ func (c *Components) callHandler(name, componentID string) server.ToolHandlerFun
 			id = r.ComponentID
 		}
 		note := ""
+		if r.IsError {
+			note = grantHint(id, r.Text)
+		}
 		if len(r.Consent.Withheld) > 0 {
-			note = fmt.Sprintf("Note from wassette: component %q ran WITHOUT its secrets and policy values (%s): %s.",
+			if note != "" {
+				note += "\n\n"
+			}
+			note += fmt.Sprintf("Note from wassette: component %q ran WITHOUT its secrets and policy values (%s): %s.",
 				id, strings.Join(r.Consent.Withheld, ", "), withheldReason(id))
 		}
 		switch {

@@ -736,7 +736,8 @@ func TestComponentNetwork(t *testing.T) {
 	wantError(t, r, "API_KEY")
 	h.setSecrets(t, "weather", "API_KEY", key, "ENDPOINT_URL", api.URL)
 	r = h.call(t, "get_weather", map[string]any{"city": "Paris"})
-	wantError(t, r, host, "not granted")
+	wantError(t, r, host, "not granted", "wassette permission grant network weather "+host,
+		`call grant-network-permission with component_id "weather" and host "`+host+`"`)
 	wantError(t, h.call(t, "get_weather", map[string]any{}), `"city"`)
 
 	h.call(t, GrantNetworkPermissionTool, map[string]any{"component_id": "weather", "host": host})

@@ -205,7 +205,7 @@ func (r *SecretRequests) request(ctx context.Context, args map[string]string) *m
 		if err := r.s.SendElicitationComplete(ctx, session, page.ID()); err != nil {
 			r.log.Debug("could not send notifications/elicitation/complete", "err", err)
 		}
-		return stored(id, key, outcome)
+		return r.stored(id, key, outcome)
 	case errors.Is(err, secretpage.ErrExpired), errors.Is(err, secretpage.ErrRevoked):
 		out := RequestSecretOutput{ComponentID: id, Key: key, Status: "expired"}
 		return mcp.NewToolResultStructured(out, fmt.Sprintf("The page for secret %s of component %q expired or was withdrawn "+
@@ -216,15 +216,21 @@ func (r *SecretRequests) request(ctx context.Context, args map[string]string) *m
 	}
 }
 
-func stored(id, key string, o secretpage.Outcome) *mcp.CallToolResult {
+func (r *SecretRequests) stored(id, key string, o secretpage.Outcome) *mcp.CallToolResult {
 	replaced := o.Replaced
 	out := RequestSecretOutput{ComponentID: id, Key: key, Set: true, Status: "stored", MaskedValue: o.Masked, Replaced: &replaced}
 	verb := "stored"
 	if replaced {
 		verb = "replaced"
 	}
-	return mcp.NewToolResultStructured(out, fmt.Sprintf("The person entered secret %s of component %q; it is %s (value %s). "+
-		"The component receives it from its next call on.", key, id, verb, o.Masked))
+	then := "The component receives it from its next call on."
+	if r.mgr != nil {
+		if c, err := r.mgr.Consent(id); err == nil && !c.Approved {
+			then = "The module loaded under this ID does NOT receive it: " + withheldReason(id) + "."
+		}
+	}
+	return mcp.NewToolResultStructured(out, fmt.Sprintf("The person entered secret %s of component %q; it is %s (value %s). %s",
+		key, id, verb, o.Masked, then))
 }
 
 // awaiting is the result for a client that does not open pages: the URL, for the person.

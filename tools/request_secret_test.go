@@ -278,6 +278,10 @@ func TestDeclaredSecretMissing(t *testing.T) {
 		if err != nil || res.IsError {
 			t.Fatalf("load: %v %v", err, res)
 		}
+		// The model loaded it; the person approves it, or its secrets are withheld.
+		if _, err := h.comps.mgr.Approve("needskey", ""); err != nil {
+			t.Fatal(err)
+		}
 		missing := func() bool {
 			t.Helper()
 			res, _ := h.call(t, ListComponentsTool, nil)

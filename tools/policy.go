@@ -13,6 +13,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/wassette/wassette/internal/cmdline"
 	"github.com/wassette/wassette/internal/policyview"
 	"github.com/wassette/wassette/policy"
 	"github.com/wassette/wassette/secretstore"
@@ -531,5 +532,7 @@ func (c *Components) reset(_ context.Context, args map[string]string) *mcp.CallT
 // Its errors name the file and the fix, never a value.
 func policyError(what, id string, err error) *mcp.CallToolResult {
 	return toolError("could not %s %q: %v. This is a problem on the user's machine, not in your arguments: "+
-		"tell the user, who can fix the file by hand or with 'wassette permission reset'.", what, truncate(id), err)
+		"tell the user, who can fix the file by hand or run '%s'; %s also removes the broken policy, with every "+
+		"permission in it, so call it only if the user agrees.", what, truncate(id), err,
+		cmdline.Wassette("permission", "reset", id), ResetPermissionTool)
 }

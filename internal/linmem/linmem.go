@@ -38,6 +38,7 @@ type Budget struct {
 	limit    uint64
 	onExceed func()
 	exceeded atomic.Bool
+	stopped  atomic.Bool
 
 	mu       sync.Mutex
 	used     uint64 // sum of the current sizes of the memories not freed
@@ -48,8 +49,11 @@ type Budget struct {
 var _ experimental.MemoryAllocator = (*Budget)(nil)
 
 // NewBudget returns a budget of limit bytes, rounded down to whole pages (at least
-// one). onExceed, if not nil, is called once, the first time a memory asks for more
-// than the budget has left; the caller typically stops the call.
+// one). A grow past the budget fails: the guest sees memory.grow return -1 and
+// decides what to do (a Go guest dies with "out of memory"), and Exceeded reports
+// it. A memory whose initial size does not fit cannot fail that way (see
+// Reallocate): then onExceed, if not nil, is called, once; the caller stops the
+// call.
 func NewBudget(limit uint64, onExceed func()) *Budget {
 	limit -= limit % PageSize
 	if limit < PageSize {
@@ -71,8 +75,11 @@ func (b *Budget) Used() uint64 {
 	return b.used
 }
 
-func (b *Budget) exceed() {
-	if !b.exceeded.Swap(true) && b.onExceed != nil {
+// exceed marks the budget exceeded, and stops the call if the memory could not be
+// refused (stop).
+func (b *Budget) exceed(stop bool) {
+	b.exceeded.Store(true)
+	if stop && !b.stopped.Swap(true) && b.onExceed != nil {
 		b.onExceed()
 	}
 }
@@ -128,32 +135,33 @@ var _ experimental.LinearMemory = (*memory)(nil)
 // gets past it here; if it did, the memory is still allocated (reserved, untouched),
 // the budget is marked exceeded and onExceed stops the call.
 func (m *memory) Reallocate(size uint64) []byte {
-	buf, over := m.realloc(size)
+	buf, over, first := m.realloc(size)
 	if over {
-		m.b.exceed()
+		m.b.exceed(first)
 	}
 	return buf
 }
 
 // realloc is Reallocate under the budget's lock; over reports that the budget was
-// exceeded (or the system refused the memory), for Reallocate to act on unlocked.
-func (m *memory) realloc(size uint64) (buf []byte, over bool) {
+// exceeded (or the system refused the memory), first that this was the initial
+// size, for Reallocate to act on unlocked.
+func (m *memory) realloc(size uint64) (buf []byte, over, first bool) {
 	b := m.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	first := !m.grown
+	first = !m.grown
 	m.grown = true
 	switch {
 	case b.released || m.freed:
-		return nil, false
+		return nil, false, first
 	case size == 0:
-		return []byte{}, false
+		return []byte{}, false, first
 	case size <= m.size:
-		return m.r.bytes(size), false
+		return m.r.bytes(size), false, first
 	}
 	if b.used+(size-m.size) > b.limit || size > m.reserve {
 		if !first {
-			return nil, true
+			return nil, true, first
 		}
 		over = true // the safety net described on Reallocate
 		m.reserve = max(m.reserve, size)
@@ -161,17 +169,17 @@ func (m *memory) realloc(size uint64) (buf []byte, over bool) {
 	if m.r == nil {
 		r, err := reserve(m.reserve)
 		if err != nil {
-			return nil, true
+			return nil, true, first
 		}
 		m.r = r
 	}
 	buf, ok := m.r.grow(size)
 	if !ok {
-		return nil, true
+		return nil, true, first
 	}
 	b.used += size - m.size
 	m.size = size
-	return buf, over
+	return buf, over, first
 }
 
 // Free implements experimental.LinearMemory. It returns the memory's bytes to the

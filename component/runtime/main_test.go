@@ -32,6 +32,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if wasm := os.Getenv(rssHelperEnv); wasm != "" {
+		os.Exit(rssHelper(wasm))
+	}
 	os.Exit(testMain(m))
 }
 

@@ -74,6 +74,43 @@ func TestHiddenMemory(t *testing.T) {
 	}
 }
 
+// wasmTableGrow is a 46-byte command whose _start grows its table (no maximum
+// declared) by 2^31-1 elements: 16 GiB of host memory if nothing bounds it.
+var wasmTableGrow = []byte("\x00asm\x01\x00\x00\x00" +
+	"\x01\x04\x01\x60\x00\x00" + // type section: () -> ()
+	"\x03\x02\x01\x00" + // function section
+	"\x04\x04\x01\x70\x00\x01" + // table section: funcref, min 1, no max
+	"\x07\x0a\x01\x06_start\x00\x00" + // export section: _start
+	"\x0a\x10\x01\x0e\x00" + // code section: one body, no locals:
+	"\xd0\x70\x41\xff\xff\xff\xff\x07\xfc\x0f\x00\x1a\x0b") // table.grow 0 (ref.null, 0x7fffffff); drop
+
+// TestTableGrowth checks that a table cannot grow past the bound CapTables gives it:
+// table.grow fails in the guest, and the host allocates nothing large. Not
+// parallel: it measures the process's allocations.
+func TestTableGrowth(t *testing.T) {
+	ctx := context.Background()
+	m, err := sharedRuntime(t).Compile(ctx, wasmTableGrow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	var before, after goruntime.MemStats
+	goruntime.ReadMemStats(&before)
+	// The module runs to its end (table.grow returns -1) and prints nothing.
+	if _, err := m.Describe(ctx); !errors.Is(err, ErrProtocol) {
+		t.Errorf("Describe: %v, want ErrProtocol", err)
+	}
+	goruntime.ReadMemStats(&after)
+	if d := after.TotalAlloc - before.TotalAlloc; d > 64<<20 {
+		t.Errorf("the Go heap allocated %d MiB", d>>20)
+	}
+	// Tables that start too large, or that the module imports, are refused.
+	big := []byte("\x00asm\x01\x00\x00\x00\x04\x07\x01\x70\x00\x80\x80\x80\x01") // min 2^21
+	if _, err := sharedRuntime(t).Compile(ctx, big); err == nil || !strings.Contains(err.Error(), "tables start with 2097152 elements") {
+		t.Errorf("Compile of a module with a huge table: %v", err)
+	}
+}
+
 // rssHelperEnv makes the test binary run rssHelper instead of the tests.
 const rssHelperEnv = "WASSETTE_RUNTIME_RSS_HELPER"
 

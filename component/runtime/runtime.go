@@ -72,6 +72,10 @@ const (
 
 	pageSize = linmem.PageSize
 	maxPages = 65536 // 4 GiB, the wasm32 maximum
+
+	// maxTableElems bounds the elements of a module's tables together: 8 MiB of
+	// host memory per instance. Go modules use a few thousand.
+	maxTableElems = 1 << 20
 )
 
 // orElse returns l with its zero fields taken from d.
@@ -239,10 +243,23 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	if err := checkHeader(wasm); err != nil {
 		return nil, err
 	}
+	// Tables live in host memory, outside the memory limit: give each a maximum
+	// before compiling, so that no table.grow can ask the host for gigabytes.
+	capped, capErr := linmem.CapTables(wasm, maxTableElems)
+	if capErr != nil && !errors.Is(capErr, linmem.ErrMalformed) {
+		return nil, capErr
+	}
+	if capErr != nil {
+		capped = wasm // the compiler says what is wrong with it
+	}
 	start := time.Now()
-	compiled, err := r.wz.CompileModule(ctx, wasm)
+	compiled, err := r.wz.CompileModule(ctx, capped)
 	if err != nil {
 		return nil, fmt.Errorf("compile WebAssembly module: %w", err)
+	}
+	if capErr != nil {
+		compiled.Close(ctx)
+		return nil, fmt.Errorf("read the module's tables: %w", capErr)
 	}
 	r.log.Debug("compiled module", "bytes", len(wasm), "duration", time.Since(start))
 	if err := r.checkModule(compiled); err != nil {

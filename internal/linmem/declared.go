@@ -34,7 +34,7 @@ func InitialBytes(mems []Memory) uint64 {
 // binary it cannot read (a module wazero compiled is always readable).
 func Declared(module []byte) ([]Memory, error) {
 	if len(module) < 8 || string(module[:4]) != "\x00asm" {
-		return nil, errors.New("not a WebAssembly module")
+		return nil, fmt.Errorf("%w: no \\0asm header", ErrMalformed)
 	}
 	r := &reader{b: module, off: 8}
 	var mems []Memory
@@ -86,10 +86,14 @@ func Declared(module []byte) ([]Memory, error) {
 		}
 	}
 	if r.err != nil {
-		return nil, fmt.Errorf("read the module's memory declarations: %w", r.err)
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, r.err)
 	}
 	return mems, nil
 }
+
+// ErrMalformed is wrapped by the errors of Declared and CapTables for a binary they
+// cannot read.
+var ErrMalformed = errors.New("malformed WebAssembly module")
 
 // reader reads the encodings of the WebAssembly binary format; the first error
 // sticks and later reads return zero.

@@ -14,7 +14,8 @@
 // Declared reads the memories a module declares, imported or defined, exported or
 // not, from its binary, so that a caller can refuse a module whose initial memories
 // do not fit its budget before anything is allocated (wazero reports only exported
-// memories).
+// memories). CapTables bounds the other memory an instance takes from the host, its
+// tables, by giving each a maximum size before the module is compiled.
 //
 // The storage of one memory is a region: reserved once, committed as it grows. That
 // is where copy-on-write initial memory images can plug in later (a region whose

@@ -1,6 +1,8 @@
 package linmem
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unsafe"
@@ -166,6 +168,136 @@ func FuzzDeclared(f *testing.F) {
 		mems, err := Declared(b)
 		if err == nil {
 			InitialBytes(mems)
+		}
+	})
+}
+
+// tableModule returns a module defining tables with the given limits (min, max; a
+// negative max means none) whose _start does nothing.
+func tableModule(limits ...[2]int64) []byte {
+	body := appendU32(nil, uint32(len(limits)))
+	for _, l := range limits {
+		if l[1] < 0 {
+			body = append(body, 0x70, 0x00)
+			body = appendU64(body, uint64(l[0]))
+		} else {
+			body = append(body, 0x70, 0x01)
+			body = appendU64(body, uint64(l[0]))
+			body = appendU64(body, uint64(l[1]))
+		}
+	}
+	m := []byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00")
+	m = append(m, 4)
+	m = appendU32(m, uint32(len(body)))
+	m = append(m, body...)
+	return append(m, "\x07\x0a\x01\x06_start\x00\x00\x0a\x04\x01\x02\x00\x0b"...)
+}
+
+// tablesOf reads back the tables of a module CapTables returned.
+func tablesOf(t *testing.T, module []byte) []table {
+	t.Helper()
+	r := &reader{b: module, off: 8}
+	for r.off < len(r.b) {
+		id, size := r.byte(), r.u32()
+		sec := &reader{b: r.b[:r.off+int(size)], off: r.off}
+		r.off += int(size)
+		if id == 4 {
+			ts, err := readTables(sec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ts
+		}
+	}
+	return nil
+}
+
+func TestCapTables(t *testing.T) {
+	t.Parallel()
+	const cap = 1000
+	for _, tt := range []struct {
+		limits  [][2]int64
+		wantMax []uint64
+	}{
+		{[][2]int64{{1, -1}}, []uint64{1000}},
+		{[][2]int64{{10, 20}}, []uint64{20}},
+		{[][2]int64{{10, 5000}}, []uint64{1000}},
+		{[][2]int64{{100, -1}, {300, -1}}, []uint64{400, 600}},
+		{[][2]int64{{0, 2}, {0, -1}}, []uint64{2, 500}},
+		{[][2]int64{{1000, -1}}, []uint64{1000}},
+	} {
+		in := tableModule(tt.limits...)
+		out, err := CapTables(in, cap)
+		if err != nil {
+			t.Errorf("%v: %v", tt.limits, err)
+			continue
+		}
+		ts := tablesOf(t, out)
+		var sum uint64
+		for i, tb := range ts {
+			if !tb.lim.HasMax || tb.lim.Max != tt.wantMax[i] || tb.lim.Min != uint64(tt.limits[i][0]) || tb.ref != 0x70 {
+				t.Errorf("%v: table %d = %+v, want max %d", tt.limits, i, tb, tt.wantMax[i])
+			}
+			sum += tb.lim.Max
+		}
+		if sum > cap {
+			t.Errorf("%v: the tables can grow to %d elements", tt.limits, sum)
+		}
+		if string(out[len(out)-18:]) != string(in[len(in)-18:]) {
+			t.Errorf("%v: the sections after the tables changed", tt.limits)
+		}
+	}
+
+	noTables := []byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00")
+	if out, err := CapTables(noTables, cap); err != nil || &out[0] != &noTables[0] {
+		t.Errorf("a module without tables: %v", err)
+	}
+	many := make([][2]int64, 101)
+	for name, tt := range map[string]struct {
+		module    []byte
+		want      string
+		malformed bool
+	}{
+		"too large":     {tableModule([2]int64{600, -1}, [2]int64{401, -1}), "start with 1001 elements", false},
+		"too many":      {tableModule(many...), "101 tables", false},
+		"imports":       {[]byte("\x00asm\x01\x00\x00\x00\x02\x0b\x01\x03env\x01t\x01\x70\x00\x01"), "imports a table", false},
+		"truncated":     {tableModule([2]int64{1, -1})[:22], "", true},
+		"trailing":      {[]byte("\x00asm\x01\x00\x00\x00\x04\x05\x01\x70\x00\x01\x00"), "", true},
+		"initializer":   {[]byte("\x00asm\x01\x00\x00\x00\x04\x06\x01\x40\x00\x70\x00\x01"), "", true},
+		"not wasm":      {[]byte("hello, world"), "", true},
+		"bad kind":      {[]byte("\x00asm\x01\x00\x00\x00\x02\x06\x01\x01a\x01b\x09"), "", true},
+		"section large": {[]byte("\x00asm\x01\x00\x00\x00\x04\x7f\x01"), "", true},
+	} {
+		_, err := CapTables(tt.module, cap)
+		if err == nil || errors.Is(err, ErrMalformed) != tt.malformed || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func FuzzCapTables(f *testing.F) {
+	f.Add(tableModule([2]int64{1, -1}))
+	f.Add(tableModule([2]int64{3, 9}, [2]int64{0, -1}))
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\x02\x0b\x01\x03env\x03mem\x02\x00\x01"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := CapTables(b, 1<<20)
+		if err != nil {
+			return
+		}
+		var sum uint64
+		for _, tb := range tablesOf(t, out) {
+			if !tb.lim.HasMax {
+				t.Fatal("a table without a maximum")
+			}
+			sum += tb.lim.Max
+		}
+		if sum > 1<<20 {
+			t.Fatalf("tables can grow to %d elements", sum)
+		}
+		m1, err1 := Declared(b)
+		m2, err2 := Declared(out)
+		if (err1 == nil) != (err2 == nil) || fmt.Sprint(m1) != fmt.Sprint(m2) {
+			t.Fatalf("the memories changed: %v, %v / %v, %v", m1, err1, m2, err2)
 		}
 	})
 }

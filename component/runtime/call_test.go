@@ -259,6 +259,8 @@ func TestNetwork(t *testing.T) {
 			fmt.Fprint(w, big)
 		case "/redirect":
 			http.Redirect(w, r, other.URL+"/", http.StatusFound)
+		case "/redirect-local":
+			http.Redirect(w, r, "http://localhost:"+other.URL[strings.LastIndexByte(other.URL, ':')+1:]+"/", http.StatusFound)
 		case "/missing":
 			http.NotFound(w, r)
 		default:
@@ -302,6 +304,21 @@ func TestNetwork(t *testing.T) {
 	callOK(t, m, "fetch", fetch("/redirect"), CallOptions{AllowedHosts: []string{host, otherHost}}, &out)
 	if out.Body != "other server" {
 		t.Errorf("redirect with both hosts granted: %+v", out)
+	}
+
+	// A host granted by name that resolves to a loopback address is refused, before
+	// any connection; the same host granted by its address is reached.
+	port := host[strings.LastIndexByte(host, ':')+1:]
+	byName := CallOptions{ComponentID: "netcomp", AllowedHosts: []string{"localhost:" + port}}
+	msg = callFails(t, m, "fetch", fmt.Sprintf(`{"url":"http://localhost:%s/?who=SECRET"}`, port), byName)
+	if !strings.Contains(msg, "network access to localhost:"+port+" is refused: it resolves to") ||
+		!strings.Contains(msg, "a loopback address") || strings.Contains(msg, "SECRET") {
+		t.Errorf("localhost by name: stderr = %q", msg)
+	}
+	// A redirect from a granted host to a name that resolves to loopback is refused.
+	msg = callFails(t, m, "fetch", fetch("/redirect-local"), CallOptions{ComponentID: "netcomp", AllowedHosts: []string{host, "localhost"}})
+	if !strings.Contains(msg, "redirect refused: network access to localhost:") || !strings.Contains(msg, "a loopback address") {
+		t.Errorf("redirect to localhost: stderr = %q", msg)
 	}
 
 	// The response body cap.

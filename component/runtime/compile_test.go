@@ -5,8 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
-	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -67,37 +68,49 @@ func TestCompileRefusesBadBinaries(t *testing.T) {
 
 // TestCompilationCacheReload checks that a new Runtime using the same cache
 // directory (as after a restart) loads the machine code instead of
-// recompiling, and reports the speed-up.
+// recompiling: TestMain compiled the test components into testCache, and
+// compiling one again adds nothing to it. It logs the speed-up. Not parallel:
+// other tests add modules to testCache.
 func TestCompilationCacheReload(t *testing.T) {
-	if testing.Short() {
-		t.Skip("compiles a module from scratch")
-	}
 	ctx := context.Background()
-	wasm := wasmBytes(t, "echo")
-	dir := t.TempDir()
-	compile := func() time.Duration {
-		rt, err := New(ctx, Config{CacheDir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rt.Close(ctx)
-		start := time.Now()
-		m, err := rt.Compile(ctx, wasm)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := time.Since(start)
-		var out envOutput
-		callOK(t, m, "env", "", CallOptions{Env: []string{"A=b"}}, &out)
-		return d
+	before := cacheFiles(t)
+	if before == 0 {
+		t.Fatal("the cache directory is empty after TestMain's compilations")
 	}
-	cold := compile()
-	entries, err := os.ReadDir(dir)
-	if err != nil || len(entries) == 0 {
-		t.Fatalf("the cache directory is empty after a compilation (%v)", err)
+	rt, err := New(ctx, Config{CacheDir: testCache})
+	if err != nil {
+		t.Fatal(err)
 	}
-	warm := compile()
+	defer rt.Close(ctx)
+	start := time.Now()
+	m, err := rt.Compile(ctx, wasmBytes(t, "echo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm := time.Since(start)
+	var out envOutput
+	callOK(t, m, "env", "", CallOptions{Env: []string{"A=b"}}, &out)
+	if after := cacheFiles(t); after != before {
+		t.Errorf("compiling a cached module again wrote to the cache: %d files, then %d", before, after)
+	}
+	cold := coldCompile["echo"]
 	t.Logf("compile without cache: %v, from the on-disk cache: %v (%.1fx faster)", cold, warm, float64(cold)/float64(warm))
+}
+
+// cacheFiles counts the files in testCache.
+func cacheFiles(t *testing.T) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(testCache, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func TestLogsHoldNoSecrets(t *testing.T) {

@@ -149,9 +149,9 @@ func TestLoadSources(t *testing.T) {
 		t.Errorf("Get(echo) = %+v, %v", got, ok)
 	}
 	wantTools := []string{
-		"misbehave/alloc", "misbehave/count", "echo/echo", "echo/env", "misbehave/fail", "misbehave/fetch",
-		"misbehave/flood", "misbehave/flood_stderr", "weather/get_weather", "misbehave/list", "misbehave/loop",
-		"misbehave/read", "misbehave/sleep", "misbehave/write",
+		"misbehave/alloc", "misbehave/count", "echo/echo", "echo/env", "misbehave/escape", "misbehave/fail",
+		"misbehave/fetch", "misbehave/flood", "misbehave/flood_stderr", "weather/get_weather", "misbehave/list",
+		"misbehave/loop", "misbehave/read", "misbehave/sleep", "misbehave/spin", "misbehave/write",
 	}
 	if got := toolNames(m); !slices.Equal(got, wantTools) {
 		t.Errorf("Tools() = %q\nwant %q", got, wantTools)

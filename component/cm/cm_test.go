@@ -62,3 +62,76 @@ func TestT1(t *testing.T) {
 		t.Fatalf("area = %v", res)
 	}
 }
+
+type counter struct{ n uint32 }
+
+func TestResources(t *testing.T) {
+	ctx := context.Background()
+	var dropped []uint32
+	h := NewHost()
+	h.Interface("test:r/host", Versions("0.1.0")).
+		Resource("counter", func(in *Instance, v any) { dropped = append(dropped, v.(*counter).n) }).
+		Func("[constructor]counter", func(ctx context.Context, in *Instance, args []any) (any, error) {
+			return &counter{n: args[0].(uint32)}, nil
+		}).
+		Func("[method]counter.next", func(ctx context.Context, in *Instance, args []any) (any, error) {
+			c := args[0].(*counter)
+			c.n++
+			return c.n, nil
+		}).
+		Func("make", func(ctx context.Context, in *Instance, args []any) (any, error) {
+			return &counter{n: 1000 + args[0].(uint32)}, nil
+		})
+	rt := NewRuntime(ctx, Config{Host: h})
+	defer rt.Close(ctx)
+	c, err := rt.Compile(ctx, readTestdata(t, "t2.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := c.Instantiate(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const iface = "test:r/api@0.1.0"
+	call := func(name string, args ...any) any {
+		t.Helper()
+		e, ok := c.Export(iface, name)
+		if !ok {
+			t.Fatalf("no export %s", name)
+		}
+		res, err := in.Call(ctx, e, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return res
+	}
+	if got := call("use-counter", uint32(10)); got != uint32(23) {
+		t.Fatalf("use-counter = %v, want 23", got)
+	}
+	if len(dropped) != 1 || dropped[0] != 12 {
+		t.Fatalf("dropped %v, want [12] (the counter the component dropped)", dropped)
+	}
+	acc := call("[constructor]acc", uint32(5))
+	hd, ok := acc.(Handle)
+	if !ok || hd.Type.Name != "acc" {
+		t.Fatalf("constructor returned %#v", acc)
+	}
+	call("[method]acc.add", acc, uint32(7))
+	if got := call("[method]acc.total", acc); got != uint32(12) {
+		t.Fatalf("total = %v", got)
+	}
+	// The leaked counter from make is released when the instance closes.
+	if err := in.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(dropped) != 2 || dropped[1] != 1010 {
+		t.Fatalf("dropped %v after Close, want the leaked counter too", dropped)
+	}
+	for _, e := range c.Exports() {
+		if want := e.Name != "drop-log"; e.Type.HasResources() != want && e.Name != "use-counter" {
+			t.Errorf("%s: HasResources = %v", e.Name, e.Type.HasResources())
+		}
+	}
+}
+
+func readFile(name string) ([]byte, error) { return os.ReadFile(name) }

@@ -88,7 +88,7 @@ func (s sort) String() string {
 // rawComponent is a decoded component: its definitions in binary order.
 type rawComponent struct {
 	defs    []any // the def* types below, in order
-	customs map[string][]byte
+	customs map[string][][]byte
 }
 
 type (
@@ -268,7 +268,7 @@ func decodeComponent(wasm []byte, base int, depth int) (*rawComponent, error) {
 	if wasm[4] != 0x0d || wasm[5] != 0 {
 		return nil, fmt.Errorf("component binary version %#x is not supported (want 0x0d, the WASI 0.2 format)", wasm[4])
 	}
-	rc := &rawComponent{customs: map[string][]byte{}}
+	rc := &rawComponent{customs: map[string][][]byte{}}
 	r := &reader{b: wasm, pos: 8, base: base}
 	for !r.done() {
 		id := r.byte()
@@ -291,7 +291,7 @@ func (rc *rawComponent) section(id byte, r *reader, depth int) error {
 	case secCustom:
 		name := r.name()
 		if r.err == nil {
-			rc.customs[name] = r.b[r.pos:]
+			rc.customs[name] = append(rc.customs[name], r.b[r.pos:])
 		}
 		return r.err
 	case secCoreModule:

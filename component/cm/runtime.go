@@ -57,7 +57,7 @@ func (r *Runtime) Close(ctx context.Context) error { return r.wz.Close(ctx) }
 type Component struct {
 	rt       *Runtime
 	plan     *plan
-	customs  map[string][]byte
+	customs  map[string][][]byte
 	compiled []wazero.CompiledModule // per planned instance (nil for host bags)
 	modules  []wazero.CompiledModule // per core module
 	hostName string
@@ -109,10 +109,14 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Component, error) 
 	if err := p.bind(r.host); err != nil {
 		return nil, err
 	}
-	c := &Component{rt: r, plan: p, customs: rc.customs, hostName: hostName}
+	c := &Component{rt: r, plan: p, customs: map[string][][]byte{}, hostName: hostName}
+	collectCustoms(rc, c.customs)
 	if err := c.compile(ctx); err != nil {
 		c.release(ctx)
 		return nil, err
+	}
+	for _, m := range p.modules {
+		m.wasm = nil // compiled: the binary need not stay in memory
 	}
 	return c, nil
 }
@@ -228,9 +232,25 @@ func (c *Component) Export(iface, name string) (*Export, bool) {
 // Imports returns the names of the component's imports, in binary order.
 func (c *Component) Imports() []string { return append([]string(nil), c.plan.imports...) }
 
-// CustomSection returns the content of the component's custom section name
-// (such as "package-docs"), or nil.
-func (c *Component) CustomSection(name string) []byte { return c.customs[name] }
+// CustomSections returns the contents of the custom sections called name
+// (such as "package-docs") of the component and of the components nested in
+// it, outermost first.
+func (c *Component) CustomSections(name string) [][]byte { return c.customs[name] }
+
+// collectCustoms copies the custom sections of rc and its nested components,
+// so the binary itself need not be kept.
+func collectCustoms(rc *rawComponent, into map[string][][]byte) {
+	for name, secs := range rc.customs {
+		for _, s := range secs {
+			into[name] = append(into[name], append([]byte(nil), s...))
+		}
+	}
+	for _, d := range rc.defs {
+		if dc, ok := d.(*defComponent); ok {
+			collectCustoms(dc.c, into)
+		}
+	}
+}
 
 // MemoryPages returns the initial size, in 64 KiB pages, of the memories the
 // component's core modules define: what an instance needs before it runs.

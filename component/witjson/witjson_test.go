@@ -28,10 +28,10 @@ func TestToolName(t *testing.T) {
 }
 
 var (
-	point = &cm.Type{Kind: cm.KindRecord, Fields: []cm.Field{{Name: "x", Type: prim(cm.KindS32)}, {Name: "y", Type: prim(cm.KindS32)}}}
-	shape = &cm.Type{Kind: cm.KindVariant, Cases: []cm.Case{{Name: "circle", Type: prim(cm.KindF64)}, {Name: "pts", Type: &cm.Type{Kind: cm.KindList, Elem: prim(cm.KindU8)}}, {Name: "nothing"}}}
-	color = &cm.Type{Kind: cm.KindEnum, Names: []string{"red", "green", "blue-ish"}}
-	perms = &cm.Type{Kind: cm.KindFlags, Names: []string{"read", "write", "exec"}}
+	point  = &cm.Type{Kind: cm.KindRecord, Fields: []cm.Field{{Name: "x", Type: prim(cm.KindS32)}, {Name: "y", Type: prim(cm.KindS32)}}}
+	shape  = &cm.Type{Kind: cm.KindVariant, Cases: []cm.Case{{Name: "circle", Type: prim(cm.KindF64)}, {Name: "pts", Type: &cm.Type{Kind: cm.KindList, Elem: prim(cm.KindU8)}}, {Name: "nothing"}}}
+	color  = &cm.Type{Kind: cm.KindEnum, Names: []string{"red", "green", "blue-ish"}}
+	perms  = &cm.Type{Kind: cm.KindFlags, Names: []string{"read", "write", "exec"}}
 	optopt = &cm.Type{Kind: cm.KindOption, Elem: &cm.Type{Kind: cm.KindOption, Elem: prim(cm.KindU32)}}
 	res    = &cm.Type{Kind: cm.KindResult, Ok: point, Err: prim(cm.KindString)}
 	noOk   = &cm.Type{Kind: cm.KindResult, Err: prim(cm.KindString)}

@@ -43,6 +43,8 @@ type coreImport struct {
 type coreModuleInfo struct {
 	imports []coreImport
 	exports map[string]coreDesc
+	// memPages is the initial size of the memories the module defines.
+	memPages uint64
 }
 
 // parseCoreModule reads the import, export and type information of a core
@@ -119,6 +121,7 @@ func parseCoreModule(wasm []byte) (*coreModuleInfo, error) {
 				d := coreDesc{kind: coreMemory}
 				readLimits(sr, &d)
 				mems = append(mems, d)
+				info.memPages += d.min
 			}
 		case 6: // global
 			n := sr.count(3)

@@ -64,7 +64,7 @@ type Component struct {
 	hostAll  api.Module // every host function, for synthesized modules
 	exports  []*Export
 	refs     []coreRef
-	memPages uint32 // initial pages of the memories the component defines
+	memPages uint64 // initial pages of the memories its core instances define
 
 	mu     sync.RWMutex // held for reading by instances, for writing by Close
 	closed bool
@@ -131,8 +131,10 @@ func (c *Component) compile(ctx context.Context) error {
 			return fmt.Errorf("compile core module %d: %w", i, err)
 		}
 		c.modules[i] = cm
-		for _, mem := range cm.ExportedMemories() {
-			c.memPages += mem.Min()
+	}
+	for _, pi := range p.instances {
+		if pi.module != nil {
+			c.memPages += pi.module.info.memPages
 		}
 	}
 	// The host module: every host function, for synthesized modules.
@@ -252,9 +254,9 @@ func collectCustoms(rc *rawComponent, into map[string][][]byte) {
 	}
 }
 
-// MemoryPages returns the initial size, in 64 KiB pages, of the memories the
-// component's core modules define: what an instance needs before it runs.
-func (c *Component) MemoryPages() uint32 { return c.memPages }
+// MemoryBytes returns the initial size of the memories an instance's core
+// instances define, exported or not: what an instance needs before it runs.
+func (c *Component) MemoryBytes() uint64 { return c.memPages * 65536 }
 
 // Close waits for instances in use, then releases the compiled code.
 func (c *Component) Close(ctx context.Context) error {

@@ -137,19 +137,21 @@ func ToolResult(ft *cm.FuncType, v any) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	r := Result{Text: string(j), Structured: append(append([]byte(`{"result":`), j...), '}')}
-	if t.Kind == cm.KindString {
-		r.Text = v.(string)
-	}
-	return r, nil
+	return Result{Text: text(j), Structured: append(append([]byte(`{"result":`), j...), '}')}, nil
 }
 
 func textOf(t *cm.Type, v any) (string, error) {
-	if t.Kind == cm.KindString {
-		if s, ok := v.(string); ok {
-			return s, nil
+	j, err := Encode(t, v)
+	return text(j), err
+}
+
+// text is a JSON value as text: a string as is, anything else as JSON.
+func text(j []byte) string {
+	if len(j) > 0 && j[0] == '"' {
+		var s string
+		if json.Unmarshal(j, &s) == nil {
+			return s
 		}
 	}
-	j, err := Encode(t, v)
-	return string(j), err
+	return string(j)
 }

@@ -1,0 +1,173 @@
+package cmrun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wassette/wassette/component/runtime"
+)
+
+// corpusPath returns the path of a corpus component, or skips the test.
+func corpusPath(t testing.TB, name string) string {
+	t.Helper()
+	dir := os.Getenv("WASSETTE_CORPUS_DIR")
+	if dir == "" {
+		t.Skip("WASSETTE_CORPUS_DIR is not set")
+	}
+	p := filepath.Join(dir, name+".wasm")
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("%s not built", p)
+	}
+	return p
+}
+
+var (
+	rtOnce sync.Once
+	shared *Runtime
+	mods   sync.Map
+)
+
+// module compiles a corpus component once per test binary, from a disk
+// cache shared by the test runs of this package.
+func module(t testing.TB, name string) *Module {
+	t.Helper()
+	path := corpusPath(t, name)
+	rtOnce.Do(func() {
+		dir := filepath.Join(os.TempDir(), "wassette-cmrun-test-cache")
+		r, err := New(context.Background(), Config{CacheDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared = r
+	})
+	if m, ok := mods.Load(name); ok {
+		return m.(*Module)
+	}
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := shared.Compile(context.Background(), wasm)
+	if err != nil {
+		t.Fatalf("compile %s: %v", name, err)
+	}
+	mods.Store(name, m)
+	return m
+}
+
+func TestEnvironmentAndConfigStore(t *testing.T) {
+	m := module(t, "js-env")
+	ctx := context.Background()
+	opts := runtime.CallOptions{ComponentID: "env", Env: []string{"API_KEY=sk-canary-1234567890", "REGION=eu"}}
+	for _, tool := range []string{"get-env", "get-config"} {
+		r, err := m.Call(ctx, tool, json.RawMessage(`{"key":"API_KEY"}`), opts)
+		if err != nil || r.IsError || r.Text != "sk-canary-1234567890" || string(r.Structured) != `{"result":"sk-canary-1234567890"}` {
+			t.Fatalf("%s: %+v %v", tool, r, err)
+		}
+		r, err = m.Call(ctx, tool, json.RawMessage(`{"key":"HOME"}`), opts)
+		if err != nil || r.Text != "null" {
+			t.Fatalf("%s of a host variable: %+v %v", tool, r, err)
+		}
+	}
+	for _, tool := range []string{"list-env", "list-config"} {
+		r, err := m.Call(ctx, tool, nil, opts)
+		if err != nil || r.Text != `[["API_KEY","sk-canary-1234567890"],["REGION","eu"]]` {
+			t.Fatalf("%s: %+v %v", tool, r, err)
+		}
+	}
+	// Rotation: the next call sees the new value.
+	opts.Env[0] = "API_KEY=rotated"
+	if r, err := m.Call(ctx, "get-config", json.RawMessage(`{"key":"API_KEY"}`), opts); err != nil || r.Text != "rotated" {
+		t.Fatalf("after rotation: %+v %v", r, err)
+	}
+}
+
+func TestBadArguments(t *testing.T) {
+	m := module(t, "js-kinds")
+	r, err := m.Call(context.Background(), "add-u8", json.RawMessage(`{"a":1,"b":256}`), runtime.CallOptions{})
+	if err != nil || !r.IsError || !strings.Contains(r.Text, "b: u8 out of range [0, 255]") {
+		t.Fatalf("%+v %v", r, err)
+	}
+	r, err = m.Call(context.Background(), "area", json.RawMessage(`{"s":{"tag":"rect","val":{"x":1}}}`), runtime.CallOptions{})
+	if err != nil || !r.IsError || !strings.Contains(r.Text, "s.val.y: missing") {
+		t.Fatalf("%+v %v", r, err)
+	}
+	r, err = m.Call(context.Background(), "checked-div", json.RawMessage(`{"a":1,"b":0}`), runtime.CallOptions{})
+	if err != nil || !r.IsError || r.Structured != nil {
+		t.Fatalf("err result: %+v %v", r, err)
+	}
+	r, err = m.Call(context.Background(), "checked-div", json.RawMessage(`{"a":7,"b":2}`), runtime.CallOptions{})
+	if err != nil || r.IsError || string(r.Structured) != `{"result":{"ok":3}}` {
+		t.Fatalf("ok result: %+v %v", r, err)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	m := module(t, "js-limits")
+	ctx := context.Background()
+	cases := []struct {
+		tool string
+		lim  runtime.Limits
+		want error
+	}{
+		{"spin", runtime.Limits{Timeout: 2 * time.Second}, runtime.ErrTimeout},
+		{"hog", runtime.Limits{MemoryBytes: 64 << 20}, runtime.ErrMemoryLimit},
+		{"flood", runtime.Limits{OutputBytes: 64 << 10}, runtime.ErrOutputLimit},
+	}
+	for _, c := range cases {
+		_, err := m.Call(ctx, c.tool, nil, runtime.CallOptions{Limits: c.lim})
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.tool, err, c.want)
+		}
+		r, err := m.Call(ctx, "ping", nil, runtime.CallOptions{})
+		if err != nil || r.Text != "pong" {
+			t.Fatalf("ping after %s: %+v %v", c.tool, r, err)
+		}
+	}
+	if _, err := m.Call(ctx, "ping", nil, runtime.CallOptions{Limits: runtime.Limits{MemoryBytes: 1 << 20}}); !errors.Is(err, runtime.ErrMemoryLimit) {
+		t.Errorf("a limit below the initial memory: %v", err)
+	}
+}
+
+func TestFilesystem(t *testing.T) {
+	m := module(t, "fs-list")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts := runtime.CallOptions{Mounts: []runtime.Mount{{HostPath: dir, GuestPath: "/data", Writable: true}}}
+	ctx := context.Background()
+	call := func(tool, args string) Result {
+		t.Helper()
+		r, err := m.Call(ctx, tool, json.RawMessage(args), opts)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tool, args, err)
+		}
+		return r
+	}
+	if r := call("preopens", `{}`); r.Text != `["/data"]` {
+		t.Fatalf("preopens: %+v", r)
+	}
+	if r := call("read-file", `{"dir":"/data","path":"a.txt"}`); r.Text != `{"ok":"hello"}` {
+		t.Fatalf("read-file: %+v", r)
+	}
+	if r := call("write-file", `{"dir":"/data","path":"b.txt","contents":"new"}`); r.IsError {
+		t.Fatalf("write-file: %+v", r)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "b.txt")); string(b) != "new" {
+		t.Fatalf("b.txt holds %q", b)
+	}
+	if r := call("list-dir", `{"dir":"/data","path":"."}`); r.Text != `{"ok":["a.txt","b.txt"]}` {
+		t.Fatalf("list-dir: %+v", r)
+	}
+	if r := call("read-file", `{"dir":"/data","path":"../etc/passwd"}`); !r.IsError {
+		t.Fatalf("escape: %+v", r)
+	}
+}

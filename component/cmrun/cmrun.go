@@ -97,9 +97,9 @@ func (r *Runtime) Close(ctx context.Context) error {
 
 // Module is a compiled component and its tools.
 type Module struct {
-	r     *Runtime
-	c     *cm.Component
-	tools []witjson.Tool
+	r      *Runtime
+	c      *cm.Component
+	tools  []witjson.Tool
 	byName map[string]*witjson.Tool
 }
 

@@ -1,7 +1,6 @@
 package witjson
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/big"
@@ -579,9 +578,34 @@ func encode(b []byte, t *cm.Type, v any) ([]byte, error) {
 	return nil, fmt.Errorf("witjson: a WIT %s cannot be written as JSON", t.Kind)
 }
 
+// appendString writes s as JavaScript's JSON.stringify does: only '"', '\\'
+// and control characters are escaped (encoding/json also escapes <, >, &,
+// U+2028 and U+2029).
 func appendString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s) // cannot fail for a string
-	return append(b, q...)
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c >= 0x20:
+			b = append(b, c)
+		case c == '\b':
+			b = append(b, '\\', 'b')
+		case c == '\f':
+			b = append(b, '\\', 'f')
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+	}
+	return append(b, '"')
 }
 
 // appendF64 writes x as JavaScript's Number-to-String does (which is what

@@ -1,6 +1,7 @@
 package witjson
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"reflect"
@@ -184,4 +185,33 @@ func FuzzArgs(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestStringsAsJavaScriptWritesThem(t *testing.T) {
+	got, _ := Encode(prim(cm.KindString), "<a&b> \u2028 \x00 \t \"q\" \\ é😀")
+	if want := `"<a&b> ` + "\u2028" + ` \u0000 \t \"q\" \\ é😀"`; string(got) != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+func TestFloat32AsEncodingJSON(t *testing.T) {
+	vals := []float32{0.1, 1.5, 3.4028235e38, 1.17549435e-38, 1e-7, 123456789, 1e21, 1e20, 0.000001, -2.5e-10, 16777217}
+	for i := 0; i < 2000; i++ {
+		vals = append(vals, math.Float32frombits(uint32(i)*2654435761))
+	}
+	for _, v := range vals {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || v == 0 {
+			continue
+		}
+		want, _ := json.Marshal(v)
+		got, _ := Encode(prim(cm.KindF32), v)
+		if string(got) != string(want) {
+			t.Fatalf("f32 %v: %s, encoding/json writes %s", v, got, want)
+		}
+		want, _ = json.Marshal(float64(v))
+		got, _ = Encode(prim(cm.KindF64), float64(v))
+		if string(got) != string(want) {
+			t.Fatalf("f64 %v: %s, encoding/json writes %s", v, got, want)
+		}
+	}
 }

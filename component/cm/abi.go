@@ -619,9 +619,6 @@ func (cx *abiCtx) liftHandle(t *Type, h uint32) (any, error) {
 		return nil, err
 	}
 	if t.Resource.local {
-		if t.Kind == KindBorrow && e.own == false && e.scoped {
-			return Handle{Type: t.Resource, Rep: e.rep}, nil
-		}
 		return Handle{Type: t.Resource, Rep: e.rep}, nil
 	}
 	return e.host, nil

@@ -171,3 +171,42 @@ func TestFilesystem(t *testing.T) {
 		t.Fatalf("escape: %+v", r)
 	}
 }
+
+// Concurrent calls each see their own environment.
+func TestConcurrentCallsAreIsolated(t *testing.T) {
+	m := module(t, "js-env")
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := "value-" + string(rune('a'+i))
+			r, err := m.Call(context.Background(), "get-config", json.RawMessage(`{"key":"K"}`), runtime.CallOptions{Env: []string{"K=" + key}})
+			if err != nil || r.Text != key {
+				errs <- errors.New("call " + key + " saw " + r.Text)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestMissingImportsAreListed(t *testing.T) {
+	r, err := New(context.Background(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	wasm, err := os.ReadFile("../cm/testdata/t1.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Compile(context.Background(), wasm)
+	if err == nil || !strings.Contains(err.Error(), "does not provide: test:t1/host@0.1.0#get, test:t1/host@0.1.0#log") {
+		t.Fatalf("Compile: %v", err)
+	}
+}

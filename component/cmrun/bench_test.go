@@ -48,8 +48,12 @@ func BenchmarkCompile(b *testing.B) {
 		m.Close(ctx)
 	}
 	b.Run("cold", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
-			compile(b, filepath.Join(dir, "cold", string(rune('a'+i%26)), filepath.Base(b.TempDir())))
+		for b.Loop() {
+			fresh, err := os.MkdirTemp(dir, "cold-")
+			if err != nil {
+				b.Fatal(err)
+			}
+			compile(b, fresh)
 		}
 	})
 	warm := filepath.Join(dir, "warm")

@@ -32,6 +32,13 @@ func corpus(t testing.TB, name string) string {
 	return filepath.Join(dir, name+".wasm")
 }
 
+// corpusCache is the compilation cache of the corpus, shared by the test binaries
+// that compile its components, so that each is compiled once.
+func corpusCache(t testing.TB) func(*component.Config) {
+	dir := filepath.Join(filepath.Dir(corpus(t, "js-env")), ".wazero-cache")
+	return func(c *component.Config) { c.CacheDir = dir }
+}
+
 func loadCorpus(t testing.TB, f *fixture, name string) component.Info {
 	t.Helper()
 	info, err := f.m.Load(context.Background(), corpus(t, name), component.LoadOptions{})
@@ -46,7 +53,7 @@ func loadCorpus(t testing.TB, f *fixture, name string) component.Info {
 // the value set at the time of each call.
 func TestComponentSecrets(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, nil)
+	f := newFixture(t, corpusCache(t))
 	m := f.m
 	info := loadCorpus(t, f, "js-env")
 	if info.ID != "js-env" || len(info.Tools) != 4 {
@@ -126,7 +133,7 @@ func TestComponentSecrets(t *testing.T) {
 // A runaway component is stopped by each limit, and the next call works.
 func TestComponentLimits(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, nil)
+	f := newFixture(t, corpusCache(t))
 	m := f.m
 	loadCorpus(t, f, "js-limits")
 	for _, c := range []struct {
@@ -172,6 +179,7 @@ func TestComponentSourcesAndRestart(t *testing.T) {
 	pushWasm(t, regHost, "tools/time-oci", "v1", wasm)
 
 	f := newFixture(t, func(c *component.Config) {
+		corpusCache(t)(c)
 		c.Fetch = loader.Options{HTTPClient: tlsSrv.Client(), OCIPlainHTTP: true}
 	})
 	greet := func(m *component.Manager) {

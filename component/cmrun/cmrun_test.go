@@ -40,7 +40,9 @@ func module(t testing.TB, name string) *Module {
 	t.Helper()
 	path := corpusPath(t, name)
 	rtOnce.Do(func() {
-		dir := filepath.Join(os.TempDir(), "wassette-cmrun-test-cache")
+		// The corpus's compilation cache, shared by the test binaries that compile
+		// its components: each compiles once per corpus.
+		dir := filepath.Join(filepath.Dir(path), ".wazero-cache")
 		r, err := New(context.Background(), Config{CacheDir: dir})
 		if err != nil {
 			t.Fatal(err)

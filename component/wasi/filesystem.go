@@ -473,8 +473,11 @@ func registerFilesystem(h *cm.Host) {
 				if e != 0 {
 					continue // a directory that went away is simply not there
 				}
-				out = append(out, []any{&descriptor{fs: p.FS, path: ".", file: f, dir: true,
-					flags: dfRead | dfWrite | dfMutateDirectory}, p.Path})
+				flags := uint32(dfRead | dfWrite | dfMutateDirectory)
+				if w, ok := p.FS.(interface{ Writable() bool }); ok && !w.Writable() {
+					flags = dfRead // a read-only grant: every change fails with read-only
+				}
+				out = append(out, []any{&descriptor{fs: p.FS, path: ".", file: f, dir: true, flags: flags}, p.Path})
 			}
 			return out, nil
 		}))

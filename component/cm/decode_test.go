@@ -93,6 +93,6 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_, _ = link(rc, "h")
+		_, _ = link(rc)
 	})
 }

@@ -154,6 +154,12 @@ func (hf *hostFunc) describe() string {
 // exportName is the name of hf in the component's host module.
 func (hf *hostFunc) exportName() string { return "f" + strconv.Itoa(hf.index) }
 
+// hostBag is a bag of inline exports that holds only host functions.
+type hostBag struct {
+	names []string
+	funcs []*hostFunc
+}
+
 // bind resolves every lowered import of p against h and reports what h
 // lacks.
 func (p *plan) bind(h *Host) error {

@@ -76,14 +76,19 @@ type compDef struct {
 // plannedInstance is one runtime core instance, created in order per call.
 type plannedInstance struct {
 	module *coreModule   // instantiate this module, or
-	synth  *synthModule  // this synthesized re-export module
+	synth  *synthModule  // this synthesized re-export module, or
+	host   *hostBag      // use this host module, made at load
 	args   []instanceArg // import module name -> runtime instance
 }
 
 type instanceArg struct {
 	name string
-	rt   int // runtime instance; -1 for the component's host module
+	rt   int // runtime instance; hostArg for the component's host module
 }
+
+// hostArg is the instanceArg.rt of the component's host module, from which
+// synthesized modules import host functions.
+const hostArg = -1
 
 // plan is the result of linking.
 type plan struct {
@@ -98,9 +103,6 @@ type plan struct {
 type linker struct {
 	p     *plan
 	depth int
-	// hostModule is the name of the component's host module in the
-	// runtime, from which synthesized modules import host functions.
-	hostModule string
 }
 
 // scope holds the index spaces of one component (or component or instance
@@ -121,8 +123,8 @@ type scope struct {
 	exports                                      *compInst
 }
 
-func link(rc *rawComponent, hostModule string) (*plan, error) {
-	l := &linker{p: &plan{}, hostModule: hostModule}
+func link(rc *rawComponent) (*plan, error) {
+	l := &linker{p: &plan{}}
 	s := &scope{l: l}
 	if err := s.eval(rc); err != nil {
 		return nil, err
@@ -349,11 +351,28 @@ func (l *linker) materialize(ci *coreInst) (int, error) {
 		return ci.rt, nil
 	}
 	var pi plannedInstance
-	sm, args, err := l.synthesize(ci)
-	if err != nil {
-		return 0, err
+	allHost := true
+	for _, name := range ci.order {
+		if ci.bag[name].host == nil {
+			allHost = false
+		}
 	}
-	pi.synth, pi.args = sm, args
+	if allHost {
+		// Host functions only: a host module, instantiated once at load and
+		// shared by every instance.
+		hb := &hostBag{}
+		for _, name := range ci.order {
+			hb.names = append(hb.names, name)
+			hb.funcs = append(hb.funcs, ci.bag[name].host)
+		}
+		pi.host = hb
+	} else {
+		sm, args, err := l.synthesize(ci)
+		if err != nil {
+			return 0, err
+		}
+		pi.synth, pi.args = sm, args
+	}
 	ci.rt = len(l.p.instances)
 	l.p.instances = append(l.p.instances, pi)
 	return ci.rt, nil

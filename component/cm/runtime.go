@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
-	"sync/atomic"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -29,7 +27,6 @@ type Config struct {
 type Runtime struct {
 	wz   wazero.Runtime
 	host *Host
-	seq  atomic.Uint64
 	cfg  wazero.ModuleConfig
 }
 
@@ -55,16 +52,17 @@ func (r *Runtime) Close(ctx context.Context) error { return r.wz.Close(ctx) }
 // Component is a compiled component. It is safe for concurrent use: each
 // Instantiate makes an independent instance.
 type Component struct {
-	rt       *Runtime
-	plan     *plan
-	customs  map[string][][]byte
-	compiled []wazero.CompiledModule // per planned instance (nil for host bags)
-	modules  []wazero.CompiledModule // per core module
-	hostName string
-	hostAll  api.Module // every host function, for synthesized modules
-	exports  []*Export
-	refs     []coreRef
-	memPages uint64 // initial pages of the memories its core instances define
+	rt           *Runtime
+	plan         *plan
+	customs      map[string][][]byte
+	compiled     []wazero.CompiledModule // per planned instance (nil for host bags)
+	modules      []wazero.CompiledModule // per core module
+	hostAll      api.Module              // every host function, for synthesized modules
+	hostBags     []api.Module            // per planned instance: the host modules of host bags
+	hostCompiled []wazero.CompiledModule
+	exports      []*Export
+	refs         []coreRef
+	memPages     uint64 // initial pages of the memories its core instances define
 
 	mu     sync.RWMutex // held for reading by instances, for writing by Close
 	closed bool
@@ -101,15 +99,14 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Component, error) 
 	if err != nil {
 		return nil, fmt.Errorf("decode component: %w", err)
 	}
-	hostName := "wassette-cm-" + strconv.FormatUint(r.seq.Add(1), 10)
-	p, err := link(rc, hostName)
+	p, err := link(rc)
 	if err != nil {
 		return nil, fmt.Errorf("link component: %w", err)
 	}
 	if err := p.bind(r.host); err != nil {
 		return nil, err
 	}
-	c := &Component{rt: r, plan: p, customs: map[string][][]byte{}, hostName: hostName}
+	c := &Component{rt: r, plan: p, customs: map[string][][]byte{}}
 	collectCustoms(rc, c.customs)
 	if err := c.compile(ctx); err != nil {
 		c.release(ctx)
@@ -138,28 +135,52 @@ func (c *Component) compile(ctx context.Context) error {
 		}
 	}
 	// The host module: every host function, for synthesized modules.
-	b := r.wz.NewHostModuleBuilder(c.hostName)
-	for _, hf := range p.hostFuncs {
-		b.NewFunctionBuilder().WithGoModuleFunction(c.hostFn(hf), valTypes(hf.params), valTypes(hf.results)).Export(hf.exportName())
-	}
 	var err error
-	if c.hostAll, err = b.Instantiate(ctx); err != nil {
+	names := make([]string, len(p.hostFuncs))
+	for i, hf := range p.hostFuncs {
+		names[i] = hf.exportName()
+	}
+	if c.hostAll, err = c.hostModule(ctx, names, p.hostFuncs); err != nil {
 		return fmt.Errorf("instantiate the host module: %w", err)
 	}
 	c.compiled = make([]wazero.CompiledModule, len(p.instances))
+	c.hostBags = make([]api.Module, len(p.instances))
 	for i, pi := range p.instances {
-		if pi.module != nil {
+		switch {
+		case pi.module != nil:
 			c.compiled[i] = c.modules[pi.module.index]
-			continue
+		case pi.host != nil:
+			if c.hostBags[i], err = c.hostModule(ctx, pi.host.names, pi.host.funcs); err != nil {
+				return fmt.Errorf("instantiate host module %d: %w", i, err)
+			}
+		default:
+			cm, err := r.wz.CompileModule(ctx, pi.synth.wasm)
+			if err != nil {
+				return fmt.Errorf("compile re-export module %d: %w", i, err)
+			}
+			c.compiled[i] = cm
 		}
-		cm, err := r.wz.CompileModule(ctx, pi.synth.wasm)
-		if err != nil {
-			return fmt.Errorf("compile re-export module %d: %w", i, err)
-		}
-		c.compiled[i] = cm
 	}
 	c.collectExports()
 	return nil
+}
+
+// hostModule makes a host module exporting funcs under names, instantiated
+// anonymously: its functions find the calling instance in their context, so
+// one module serves every instance of the component. (Instantiated this way,
+// rather than with HostModuleBuilder.Instantiate, it can be returned by
+// wazero's import resolver.)
+func (c *Component) hostModule(ctx context.Context, names []string, funcs []*hostFunc) (api.Module, error) {
+	b := c.rt.wz.NewHostModuleBuilder("wassette-component-host")
+	for i, hf := range funcs {
+		b.NewFunctionBuilder().WithGoModuleFunction(c.hostFn(hf), valTypes(hf.params), valTypes(hf.results)).Export(names[i])
+	}
+	compiled, err := b.Compile(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.hostCompiled = append(c.hostCompiled, compiled)
+	return c.rt.wz.InstantiateModule(ctx, compiled, c.rt.cfg)
 }
 
 func valTypes(ts []coreType) []api.ValueType {
@@ -271,6 +292,11 @@ func (c *Component) Close(ctx context.Context) error {
 
 func (c *Component) release(ctx context.Context) error {
 	var errs []error
+	for _, m := range c.hostBags {
+		if m != nil {
+			errs = append(errs, m.Close(ctx))
+		}
+	}
 	for i := range c.compiled {
 		if c.plan.instances[i].synth != nil && c.compiled[i] != nil {
 			errs = append(errs, c.compiled[i].Close(ctx))
@@ -278,6 +304,9 @@ func (c *Component) release(ctx context.Context) error {
 	}
 	if c.hostAll != nil {
 		errs = append(errs, c.hostAll.Close(ctx))
+	}
+	for _, m := range c.hostCompiled {
+		errs = append(errs, m.Close(ctx))
 	}
 	for _, m := range c.modules {
 		if m != nil {
@@ -322,10 +351,17 @@ func (c *Component) Instantiate(ctx context.Context, data any) (*Instance, error
 		fns: make([]api.Function, len(c.refs)), mems: make([]api.Memory, len(c.refs)), locked: true}
 	ctx = context.WithValue(ctx, instanceKey{}, in)
 	for i, pi := range c.plan.instances {
+		if pi.host != nil {
+			in.mods[i] = c.hostBags[i]
+			continue
+		}
 		args := pi.args
 		rctx := experimental.WithImportResolver(ctx, func(name string) api.Module {
 			for _, a := range args {
 				if a.name == name {
+					if a.rt == hostArg {
+						return c.hostAll
+					}
 					return in.mods[a.rt]
 				}
 			}
@@ -525,7 +561,7 @@ func (in *Instance) Close(ctx context.Context) error {
 	}
 	var errs []error
 	for i := len(in.mods) - 1; i >= 0; i-- {
-		if in.mods[i] != nil {
+		if in.mods[i] != nil && in.c.plan.instances[i].host == nil {
 			errs = append(errs, in.mods[i].Close(ctx))
 		}
 	}

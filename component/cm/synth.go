@@ -7,13 +7,17 @@ import (
 )
 
 // A synthModule re-exports items of other instances under new names: a bag
-// of inline exports becomes this small core module, compiled once at load
-// and instantiated per call. (wazero host modules can export only
-// functions, and its import resolver cannot return them, so even a bag of
-// host functions needs one.)
+// of inline exports that holds a memory, table, global or wasm function
+// becomes this small core module, compiled once at load and instantiated per
+// call (wazero host modules can export only functions). A bag of host
+// functions alone is a host module instead, made once at load.
 type synthModule struct {
 	wasm []byte
 }
+
+// hostModuleName is the import module name under which a synthesized module
+// imports host functions from the component's host module.
+const hostModuleName = "h"
 
 // synthesize builds the re-export module of a bag and the arguments it is
 // instantiated with.
@@ -38,11 +42,12 @@ func (l *linker) synthesize(ci *coreInst) (*synthModule, []instanceArg, error) {
 		var module, field string
 		var desc coreDesc
 		if it.host != nil {
-			// Imported by the host module's name in the runtime, which
-			// wazero resolves itself (its import resolver cannot return
-			// host modules).
-			module, field = l.hostModule, it.host.exportName()
+			module, field = hostModuleName, it.host.exportName()
 			desc = coreDesc{kind: coreFunc, fn: &coreFuncType{params: it.host.params, results: it.host.results}}
+			if !args[hostArg] {
+				args[hostArg] = true
+				argList = append(argList, instanceArg{name: hostModuleName, rt: hostArg})
+			}
 		} else {
 			if it.inst.rt < 0 {
 				return nil, nil, fmt.Errorf("internal error: re-export from a bag")

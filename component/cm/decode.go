@@ -167,7 +167,7 @@ type canonOpts struct {
 }
 
 type externType struct {
-	kind  ExternKind
+	kind  externKind
 	idx   uint32 // type index (core type for modules)
 	bound byte   // types: 0 eq, 1 sub resource
 }
@@ -593,24 +593,24 @@ func readExternType(r *reader) (externType, error) {
 		if c := r.byte(); c != 0x11 {
 			return externType{}, fmt.Errorf("core extern type %#x is not supported (core modules are)", c)
 		}
-		return externType{kind: ExternModule, idx: r.u32()}, nil
+		return externType{kind: externModule, idx: r.u32()}, nil
 	case 0x01:
-		return externType{kind: ExternFunc, idx: r.u32()}, nil
+		return externType{kind: externFunc, idx: r.u32()}, nil
 	case 0x02:
 		return externType{}, fmt.Errorf("value imports and exports are not supported")
 	case 0x03:
 		switch bound := r.byte(); bound {
 		case 0x00:
-			return externType{kind: ExternType, idx: r.u32()}, nil
+			return externType{kind: externTypeKind, idx: r.u32()}, nil
 		case 0x01:
-			return externType{kind: ExternType, bound: 1}, nil
+			return externType{kind: externTypeKind, bound: 1}, nil
 		default:
 			return externType{}, fmt.Errorf("unknown type bound %#x", bound)
 		}
 	case 0x04:
-		return externType{kind: ExternComponent, idx: r.u32()}, nil
+		return externType{kind: externComponent, idx: r.u32()}, nil
 	case 0x05:
-		return externType{kind: ExternInstance, idx: r.u32()}, nil
+		return externType{kind: externInstance, idx: r.u32()}, nil
 	default:
 		return externType{}, fmt.Errorf("unknown extern type %#x", b)
 	}

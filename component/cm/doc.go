@@ -19,9 +19,9 @@
 // (SemverCompatible for WASI 0.2.x). Resources the host implements are its
 // own Go values; the component sees handles to them in its handle table.
 //
-// wazero's import resolver wires core instances to each other by name.
-// Inline-export instances, whose items come from several instances or from
-// the host, become small synthesized core modules that import and re-export
-// them (host modules cannot export memories or tables, and the resolver
-// cannot return a host module).
+// wazero's import resolver wires core instances to each other by name. An
+// instance made of inline exports becomes a host module made once at load
+// when it holds only host functions, and otherwise a small core module,
+// synthesized and compiled at load, that imports and re-exports its items
+// (host modules cannot export memories or tables).
 package cm

@@ -461,7 +461,7 @@ func (s *scope) push(st sort, v any) error {
 		s.funcs = append(s.funcs, f)
 	case sortType:
 		switch v.(type) {
-		case *Type, *FuncType, *InstanceType, *componentType, *ResourceType:
+		case *Type, *FuncType, *instanceType, *componentType, *ResourceType:
 		default:
 			return fmt.Errorf("expected a type, found %s", describe(v))
 		}
@@ -500,7 +500,7 @@ func describe(v any) string {
 		return "a component"
 	case *coreModule:
 		return "a core module"
-	case *Type, *FuncType, *InstanceType, *componentType, *ResourceType:
+	case *Type, *FuncType, *instanceType, *componentType, *ResourceType:
 		return "a type"
 	case nil:
 		return "nothing"
@@ -732,7 +732,7 @@ func containsBorrow(t *Type) bool {
 // declType evaluates an instance or component type in a scope of its own.
 func (s *scope) declType(rt *rawType) (any, error) {
 	ts := &scope{parent: s, l: s.l}
-	var imports, exports []ExternDecl
+	var imports, exports []externDecl
 	for i, d := range rt.decls {
 		switch d.kind {
 		case 0:
@@ -763,17 +763,17 @@ func (s *scope) declType(rt *rawType) (any, error) {
 		}
 	}
 	if rt.code == tcInst {
-		return &InstanceType{Exports: exports}, nil
+		return &instanceType{Exports: exports}, nil
 	}
 	return &componentType{Imports: imports, Exports: exports}, nil
 }
 
 // externDecl resolves an import or export declarator and, as the binary
 // format says, adds the declared item to the type scope's index spaces.
-func (s *scope) externDecl(name string, et externType) (ExternDecl, error) {
-	ed := ExternDecl{Name: name, Kind: et.kind}
+func (s *scope) externDecl(name string, et externType) (externDecl, error) {
+	ed := externDecl{Name: name, Kind: et.kind}
 	switch et.kind {
-	case ExternFunc:
+	case externFunc:
 		f, err := s.typeAt(et.idx)
 		if err != nil {
 			return ed, err
@@ -784,12 +784,12 @@ func (s *scope) externDecl(name string, et externType) (ExternDecl, error) {
 		}
 		ed.Func = ft
 		s.funcs = append(s.funcs, &compFunc{typ: ft})
-	case ExternInstance:
+	case externInstance:
 		it, err := s.typeAt(et.idx)
 		if err != nil {
 			return ed, err
 		}
-		t, ok := it.(*InstanceType)
+		t, ok := it.(*instanceType)
 		if !ok {
 			return ed, fmt.Errorf("instance of type %d, which is %s", et.idx, describe(it))
 		}
@@ -800,7 +800,7 @@ func (s *scope) externDecl(name string, et externType) (ExternDecl, error) {
 			ci.order = append(ci.order, e.Name)
 		}
 		s.insts = append(s.insts, ci)
-	case ExternType:
+	case externTypeKind:
 		if et.bound == 1 {
 			r := &ResourceType{Name: name}
 			ed.Resource = r
@@ -818,7 +818,7 @@ func (s *scope) externDecl(name string, et externType) (ExternDecl, error) {
 			}
 			s.types = append(s.types, t)
 		}
-	case ExternComponent, ExternModule:
+	case externComponent, externModule:
 		// Kept only as declarations.
 	default:
 		return ed, fmt.Errorf("%s declarations are not supported", et.kind)
@@ -827,18 +827,18 @@ func (s *scope) externDecl(name string, et externType) (ExternDecl, error) {
 }
 
 // item returns what an instance-type export stands for inside a scope.
-func (e ExternDecl) item() any {
+func (e externDecl) item() any {
 	switch e.Kind {
-	case ExternFunc:
+	case externFunc:
 		return &compFunc{typ: e.Func}
-	case ExternInstance:
+	case externInstance:
 		ci := newCompInst()
 		for _, x := range e.Instance.Exports {
 			ci.exports[x.Name] = x.item()
 			ci.order = append(ci.order, x.Name)
 		}
 		return ci
-	case ExternType:
+	case externTypeKind:
 		if e.Resource != nil {
 			return e.Resource
 		}
@@ -861,8 +861,8 @@ func (s *scope) importDef(d *defImport) error {
 		if !ok {
 			return fmt.Errorf("no argument named %q is given to the component", d.name)
 		}
-		st := map[ExternKind]sort{ExternFunc: sortFunc, ExternInstance: sortInstance, ExternType: sortType,
-			ExternComponent: sortComponent, ExternModule: sortCoreModule}[d.et.kind]
+		st := map[externKind]sort{externFunc: sortFunc, externInstance: sortInstance, externTypeKind: sortType,
+			externComponent: sortComponent, externModule: sortCoreModule}[d.et.kind]
 		return s.push(st, v)
 	}
 	s.l.p.imports = append(s.l.p.imports, d.name)
@@ -871,13 +871,13 @@ func (s *scope) importDef(d *defImport) error {
 		return err
 	}
 	switch ed.Kind {
-	case ExternFunc:
+	case externFunc:
 		f := s.funcs[len(s.funcs)-1]
 		f.imported, f.name = true, d.name
-	case ExternInstance:
+	case externInstance:
 		ci := s.insts[len(s.insts)-1]
 		bindHost(ci, d.name)
-	case ExternType:
+	case externTypeKind:
 		if ed.Resource != nil && ed.Resource.Name == "" {
 			ed.Resource.Name = d.name
 		}
@@ -910,7 +910,7 @@ func (s *scope) exportDef(d *defExport) error {
 	if err != nil {
 		return err
 	}
-	if d.et != nil && d.et.kind == ExternType && d.et.bound == 1 {
+	if d.et != nil && d.et.kind == externTypeKind && d.et.bound == 1 {
 		// An exported resource type given a fresh identity: keep the
 		// definition (handles refer to it) but record the export's name.
 		if r, ok := v.(*ResourceType); ok && r.Name == "" {

@@ -129,68 +129,68 @@ type Param struct {
 }
 
 // ExternKind is the kind of an import or export.
-type ExternKind uint8
+type externKind uint8
 
 // The kinds of imports and exports.
 const (
-	ExternFunc ExternKind = iota + 1
-	ExternInstance
-	ExternType
-	ExternComponent
-	ExternModule
-	ExternValue
+	externFunc externKind = iota + 1
+	externInstance
+	externTypeKind
+	externComponent
+	externModule
+	externValue
 )
 
-func (k ExternKind) String() string {
+func (k externKind) String() string {
 	switch k {
-	case ExternFunc:
+	case externFunc:
 		return "func"
-	case ExternInstance:
+	case externInstance:
 		return "instance"
-	case ExternType:
+	case externTypeKind:
 		return "type"
-	case ExternComponent:
+	case externComponent:
 		return "component"
-	case ExternModule:
+	case externModule:
 		return "core module"
-	case ExternValue:
+	case externValue:
 		return "value"
 	}
 	return "extern"
 }
 
 // ExternDecl is a named import or export of an instance or component type.
-type ExternDecl struct {
+type externDecl struct {
 	Name string
-	Kind ExternKind
+	Kind externKind
 	// Func is set for functions, Instance for instances, Type for value
 	// types and Resource for resource types.
 	Func     *FuncType
-	Instance *InstanceType
+	Instance *instanceType
 	Type     *Type
 	Resource *ResourceType
 }
 
 // InstanceType is the type of an instance: its named exports.
-type InstanceType struct {
-	Exports []ExternDecl
+type instanceType struct {
+	Exports []externDecl
 }
 
 // Export returns the export named name.
-func (t *InstanceType) Export(name string) (ExternDecl, bool) {
+func (t *instanceType) Export(name string) (externDecl, bool) {
 	for _, e := range t.Exports {
 		if e.Name == name {
 			return e, true
 		}
 	}
-	return ExternDecl{}, false
+	return externDecl{}, false
 }
 
 // componentType is the type of a component (only kept to validate imports of
 // nested components loosely).
 type componentType struct {
-	Imports []ExternDecl
-	Exports []ExternDecl
+	Imports []externDecl
+	Exports []externDecl
 }
 
 // String writes t in WIT syntax, e.g. "list<tuple<string, u32>>".

@@ -112,7 +112,10 @@ func (p *parser) value(depth int) *node {
 				return nil
 			}
 			k := p.str()
-			if _, dup := n.get(k.text); dup && p.err == nil {
+			if k == nil {
+				return nil
+			}
+			if _, dup := n.get(k.text); dup {
 				p.fail("duplicate key " + strconv.Quote(k.text))
 				return nil
 			}

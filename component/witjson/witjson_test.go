@@ -111,6 +111,7 @@ func TestArgErrors(t *testing.T) {
 		{`[]`, `must be a JSON object`},
 		{`{"s":1,"s":2}`, `duplicate key`},
 		{`{"s":`, `not valid JSON`},
+		{`{"s`, `not valid JSON`},
 	}
 	for _, c := range cases {
 		_, err := Args(ft, []byte(c.args))

@@ -22,6 +22,28 @@ type abiCtx struct {
 	// borrows counts borrowed handles lowered into the component during a
 	// call from the host (they must be dropped before it returns).
 	borrows *int
+	// lifted is what the values lifted so far cost the host, in bytes; see
+	// maxLiftBytes.
+	lifted int64
+}
+
+// maxLiftBytes bounds the Go memory the values of one lift may take (the
+// parameters of one import call, or the result of one export call): a list
+// of a million strings that all point to the same megabyte of the
+// component's memory would otherwise make the host allocate a terabyte.
+const maxLiftBytes = 64 << 20
+
+// sliceCost is what one element of a []any costs.
+const sliceCost = 16
+
+// charge adds n bytes to what the current lift costs, and traps past the
+// bound.
+func (cx *abiCtx) charge(n uint64) error {
+	cx.lifted += int64(min(n, maxLiftBytes+1))
+	if cx.lifted > maxLiftBytes {
+		return trapf("the component passed more than %d MiB of values at once", maxLiftBytes>>20)
+	}
+	return nil
 }
 
 // trapError is a trap raised by the canonical ABI: bad data from the
@@ -110,6 +132,9 @@ func (cx *abiCtx) liftFlat(t *Type, vals []uint64, pos *int) (any, error) {
 		return cx.loadList(t.Elem, ptr, n)
 	case KindRecord, KindTuple:
 		ms := t.members()
+		if err := cx.charge(uint64(len(ms)) * sliceCost); err != nil {
+			return nil, err
+		}
 		out := make([]any, len(ms))
 		for i, m := range ms {
 			v, err := cx.liftFlat(m, vals, pos)
@@ -177,6 +202,9 @@ func (cx *abiCtx) loadString(ptr, n uint32) (string, error) {
 	if !utf8.Valid(b) {
 		return "", trapf("string is not valid UTF-8")
 	}
+	if err := cx.charge(uint64(n)); err != nil {
+		return "", err
+	}
 	return string(b), nil
 }
 
@@ -193,7 +221,13 @@ func (cx *abiCtx) loadList(elem *Type, ptr, n uint32) (any, error) {
 		return nil, err
 	}
 	if elem.Kind == KindU8 {
+		if err := cx.charge(uint64(n)); err != nil {
+			return nil, err
+		}
 		return append([]byte(nil), b...), nil
+	}
+	if err := cx.charge(uint64(n) * sliceCost); err != nil {
+		return nil, err
 	}
 	out := make([]any, n)
 	for i := uint32(0); i < n; i++ {
@@ -247,6 +281,9 @@ func (cx *abiCtx) load(t *Type, ptr uint32) (any, error) {
 		return cx.loadList(t.Elem, le.Uint32(b), le.Uint32(b[4:]))
 	case KindRecord, KindTuple:
 		ms := t.members()
+		if err := cx.charge(uint64(len(ms)) * sliceCost); err != nil {
+			return nil, err
+		}
 		out := make([]any, len(ms))
 		off := uint32(0)
 		for i, m := range ms {

@@ -2,6 +2,7 @@ package cm
 
 import (
 	"context"
+	"encoding/binary"
 	"math"
 	"reflect"
 	"strings"
@@ -167,5 +168,54 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if _, err := cx.lowerFlat(mk(t, &Type{Kind: KindFlags, Names: []string{"a"}}), uint32(2), nil); err == nil {
 		t.Error("lowering flags with unknown bits did not fail")
+	}
+}
+
+// A component cannot make the host allocate without bound by passing many
+// values that share the same bytes.
+func TestLiftIsBounded(t *testing.T) {
+	ctx := context.Background()
+	h := NewHost()
+	nop := func(context.Context, *Instance, []any) (any, error) { return nil, nil }
+	h.Interface("test:t1/host", nil).Fallback(nop)
+	h.Interface("wasi:cli/environment", nil).Fallback(nop)
+	rt := NewRuntime(ctx, Config{Host: h})
+	defer rt.Close(ctx)
+	c, err := rt.Compile(ctx, readTestdata(t, "t1.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := c.Instantiate(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close(ctx)
+	greet, _ := c.Export("", "greet")
+	cx, _ := in.abi(ctx, greet.memory, greet.realloc)
+	// 4200 strings of 16 KiB, all the same bytes: over 64 MiB once lifted.
+	const n, size = 4200, 16 << 10
+	text, err := cx.alloc(1, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strs, err := cx.alloc(4, n*8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := text; i < text+size; i++ {
+		cx.buf[i] = 'a'
+	}
+	for i := uint32(0); i < n; i++ {
+		binary.LittleEndian.PutUint32(cx.buf[strs+8*i:], text)
+		binary.LittleEndian.PutUint32(cx.buf[strs+8*i+4:], size)
+	}
+	lt := mk(t, &Type{Kind: KindList, Elem: primType(KindString)})
+	pos := 0
+	if _, err := cx.liftFlat(lt, []uint64{uint64(strs), n}, &pos); err == nil || !strings.Contains(err.Error(), "MiB of values") {
+		t.Fatalf("lift of 65 MiB: %v", err)
+	}
+	cx.lifted = 0
+	if v, err := cx.liftFlat(lt, []uint64{uint64(strs), 100}, new(int)); err != nil || len(v.([]any)) != 100 {
+		t.Fatalf("lift of 1.6 MiB: %v", err)
 	}
 }

@@ -135,3 +135,22 @@ func TestResources(t *testing.T) {
 }
 
 func readFile(name string) ([]byte, error) { return os.ReadFile(name) }
+
+func TestHandleTableIsBounded(t *testing.T) {
+	var tbl handleTable
+	rt := &ResourceType{Name: "r", local: true}
+	for i := 0; i < maxHandles; i++ {
+		if _, err := tbl.add(handle{rt: rt, own: true}); err != nil {
+			t.Fatalf("handle %d: %v", i, err)
+		}
+	}
+	if _, err := tbl.add(handle{rt: rt, own: true}); err == nil {
+		t.Fatal("the table grew past its bound")
+	}
+	if _, err := tbl.remove(7, rt); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := tbl.add(handle{rt: rt, own: true}); err != nil || h != 7 {
+		t.Fatalf("a freed slot is reused: %d %v", h, err)
+	}
+}

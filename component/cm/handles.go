@@ -13,8 +13,10 @@ type handle struct {
 	live   bool
 }
 
-// maxHandles bounds a handle table, as the spec does.
-const maxHandles = 1<<28 - 1
+// maxHandles bounds a handle table. The spec allows 2^28; each entry costs
+// the host memory outside the call's memory limit, so a component that
+// creates handles in a loop is stopped far sooner.
+const maxHandles = 1 << 20
 
 // handleTable is the table of resource handles of a component instance.
 // Index 0 is never used, so 0 is never a valid handle.
@@ -35,7 +37,7 @@ func (t *handleTable) add(e handle) (uint32, error) {
 		t.entries = append(t.entries, handle{})
 	}
 	if len(t.entries) > maxHandles {
-		return 0, trapf("too many resource handles")
+		return 0, trapf("the component holds more than %d resource handles", maxHandles)
 	}
 	t.entries = append(t.entries, e)
 	return uint32(len(t.entries) - 1), nil

@@ -509,9 +509,7 @@ func (m *Manager) Call(ctx context.Context, tool string, args json.RawMessage) (
 		return out, nil
 	}
 	if o := redact(env, string(res.output)); res.output != nil && json.Valid([]byte(o)) {
-		out.Output = json.RawMessage(o)
-		_, isComponent := mod.(cmModule)
-		out.Structured = isComponent
+		out.Output, out.Structured = json.RawMessage(o), res.structured
 	}
 	return out, nil
 }

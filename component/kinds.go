@@ -34,6 +34,9 @@ type callResult struct {
 	// output is the tool's JSON output: a preview1 module's stdout, or a
 	// component's structured content {"result": ...}; nil on error.
 	output json.RawMessage
+	// structured reports that output is structured content that matches the
+	// tool's output schema.
+	structured bool
 }
 
 // p1Module is a preview1 module of the tool protocol.
@@ -62,7 +65,7 @@ func (m cmModule) call(ctx context.Context, tool string, args json.RawMessage, o
 	if err != nil {
 		return callResult{}, err
 	}
-	return callResult{isError: res.IsError, text: res.Text, output: res.Structured}, nil
+	return callResult{isError: res.IsError, text: res.Text, output: res.Structured, structured: res.Structured != nil}, nil
 }
 
 // componentKind marks the tool document of a WASI 0.2 component in the

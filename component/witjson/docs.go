@@ -3,8 +3,6 @@ package witjson
 import (
 	"encoding/json"
 	"strings"
-
-	"github.com/wassette/wassette/component/cm"
 )
 
 // docs are the WIT documentation comments a component carries in its
@@ -51,9 +49,10 @@ func (f *funcDocs) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func parseDocs(c *cm.Component) docs {
+// parseDocs reads the "package-docs" sections of a component.
+func parseDocs(sections [][]byte) docs {
 	var d docs
-	for _, sec := range c.CustomSections("package-docs") {
+	for _, sec := range sections {
 		if len(sec) < 2 || sec[0] > 1 {
 			continue
 		}
@@ -68,9 +67,11 @@ func parseDocs(c *cm.Component) docs {
 // lookup returns the documentation of an exported function, trimmed, or "".
 func (d docs) lookup(iface, fn string) string {
 	name, version, _ := strings.Cut(iface, "@")
-	pkg, ifaceName, _ := strings.Cut(name, "/")
+	pkg, ifaceName, qualified := strings.Cut(name, "/")
 	for _, p := range d.packages {
-		if iface == "" {
+		switch {
+		case iface == "":
+			// A function the world exports directly.
 			for _, w := range p.Worlds {
 				for _, m := range []map[string]funcDocs{w.FuncExports, w.Funcs} {
 					if s := strings.TrimSpace(string(m[fn])); s != "" {
@@ -78,18 +79,7 @@ func (d docs) lookup(iface, fn string) string {
 					}
 				}
 			}
-			continue
-		}
-		if p.Package != "" {
-			pn, pv, _ := strings.Cut(p.Package, "@")
-			if pn != pkg || pv != version {
-				continue
-			}
-		}
-		if s := strings.TrimSpace(string(p.Interfaces[ifaceName].Funcs[fn])); s != "" {
-			return s
-		}
-		if ifaceName == "" || !strings.Contains(name, "/") {
+		case !qualified:
 			// An interface a world exports inline, by a plain name.
 			for _, w := range p.Worlds {
 				for _, m := range []map[string]interfaceDocs{w.InterfaceExports, w.Interfaces} {
@@ -97,6 +87,16 @@ func (d docs) lookup(iface, fn string) string {
 						return s
 					}
 				}
+			}
+		default:
+			if p.Package != "" {
+				pn, pv, _ := strings.Cut(p.Package, "@")
+				if pn != pkg || pv != version {
+					continue
+				}
+			}
+			if s := strings.TrimSpace(string(p.Interfaces[ifaceName].Funcs[fn])); s != "" {
+				return s
 			}
 		}
 	}

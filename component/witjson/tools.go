@@ -59,7 +59,7 @@ func normalize(s string) string {
 // signature holds no resource, in export order. Two functions that would
 // get the same name, or a name longer than MaxNameLength, are an error.
 func Tools(c *cm.Component) ([]Tool, error) {
-	docs := parseDocs(c)
+	docs := parseDocs(c.CustomSections("package-docs"))
 	var out []Tool
 	seen := map[string]string{}
 	for _, e := range c.Exports() {

@@ -142,7 +142,8 @@ func TestComponentLimits(t *testing.T) {
 		want   error
 	}{
 		{"spin", policy.Limits{Timeout: "2s"}, runtime.ErrTimeout},
-		{"hog", policy.Limits{Memory: "64Mi"}, runtime.ErrMemoryLimit},
+		// A generous time limit: memory must be what stops it, on a busy machine too.
+		{"hog", policy.Limits{Memory: "64Mi", Timeout: "5m"}, runtime.ErrMemoryLimit},
 		{"flood", policy.Limits{}, runtime.ErrOutputLimit},
 	} {
 		f.updatePolicy(t, "js-limits", func(p *policy.Policy) error {

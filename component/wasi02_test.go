@@ -18,19 +18,13 @@ import (
 	"github.com/wassette/wassette/component"
 	"github.com/wassette/wassette/component/loader"
 	"github.com/wassette/wassette/component/runtime"
+	"github.com/wassette/wassette/internal/cmtest"
 	"github.com/wassette/wassette/policy"
 	"github.com/wassette/wassette/secretstore"
 )
 
 // corpus returns the path of a component of the WASI 0.2 test corpus.
-func corpus(t testing.TB, name string) string {
-	t.Helper()
-	dir := os.Getenv("WASSETTE_CORPUS_DIR")
-	if dir == "" {
-		t.Skip("WASSETTE_CORPUS_DIR is not set")
-	}
-	return filepath.Join(dir, name+".wasm")
-}
+func corpus(t testing.TB, name string) string { return cmtest.Path(t, name) }
 
 // corpusCache is the compilation cache of the corpus, shared by the test binaries
 // that compile its components, so that each is compiled once.

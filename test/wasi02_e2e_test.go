@@ -3,24 +3,17 @@ package test
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/wassette/wassette/internal/cmtest"
 )
 
 // corpusWasm returns the path of a component of the WASI 0.2 test corpus.
-func corpusWasm(t testing.TB, name string) string {
-	t.Helper()
-	dir := os.Getenv("WASSETTE_CORPUS_DIR")
-	if dir == "" {
-		t.Skip("WASSETTE_CORPUS_DIR is not set")
-	}
-	return filepath.Join(dir, name+".wasm")
-}
+func corpusWasm(t testing.TB, name string) string { return cmtest.Path(t, name) }
 
 // TestWASI02Component drives a WASI 0.2 component through the CLI and an MCP client,
 // as a person and an agent would: load, give it a secret, invoke its tool from the

@@ -13,21 +13,11 @@ import (
 	"time"
 
 	"github.com/wassette/wassette/component/runtime"
+	"github.com/wassette/wassette/internal/cmtest"
 )
 
-// corpusPath returns the path of a corpus component, or skips the test.
-func corpusPath(t testing.TB, name string) string {
-	t.Helper()
-	dir := os.Getenv("WASSETTE_CORPUS_DIR")
-	if dir == "" {
-		t.Skip("WASSETTE_CORPUS_DIR is not set")
-	}
-	p := filepath.Join(dir, name+".wasm")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("%s not built", p)
-	}
-	return p
-}
+// corpusPath returns the path of a component of the corpus (testdata/components).
+func corpusPath(t testing.TB, name string) string { return cmtest.Path(t, name) }
 
 var (
 	rtOnce sync.Once

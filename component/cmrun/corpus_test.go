@@ -1,11 +1,11 @@
 package cmrun
 
 import (
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
+
+	"github.com/wassette/wassette/internal/cmtest"
 )
 
 // TestCorpusCompiles compiles every component of the corpus, each of which must
@@ -13,20 +13,8 @@ import (
 // the race detector, before the test suite: it fills the corpus's compilation
 // cache, from which the suite's tests (compiled with -race) load machine code.
 func TestCorpusCompiles(t *testing.T) {
-	dir := filepath.Dir(corpusPath(t, "js-env"))
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		if name, ok := strings.CutSuffix(e.Name(), ".wasm"); ok {
-			names = append(names, name)
-		}
-	}
-	if len(names) == 0 {
-		t.Fatalf("no components in %s", dir)
-	}
+	dir := cmtest.Dir(t)
+	names := cmtest.Names()
 	// Two at a time: the machine has two cores, and a JS component's engine module
 	// takes about 240 MB to compile.
 	sem := make(chan struct{}, 2)

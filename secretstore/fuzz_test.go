@@ -69,7 +69,7 @@ func FuzzKeyValue(f *testing.F) {
 		if kerr != nil || verr != nil {
 			return
 		}
-		hdr := newHeader("fuzz")
+		hdr := newHeader("fuzz", false)
 		m, err := parseMap("f.yaml", encode(hdr, map[string]string{k: v}))
 		if err != nil {
 			t.Fatalf("encoded %q: %q does not parse: %v", k, v, err)

@@ -5,12 +5,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/wassette/wassette/internal/keyringtest"
 	"github.com/wassette/wassette/secretstore"
 )
 
@@ -24,7 +26,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	keyringtest.Stop()
+	os.Exit(code)
 }
 
 func helper(role, dir, arg string) error {
@@ -78,8 +82,35 @@ func helperCmd(t testing.TB, role, dir, arg string) *exec.Cmd {
 	return cmd
 }
 
+// withAndWithoutEncryption runs test on a plaintext folder and on one encrypted with a
+// key file (which helper processes find through the folder's settings).
+func withAndWithoutEncryption(t *testing.T, test func(t *testing.T, s *secretstore.Store)) {
+	t.Run("plaintext", func(t *testing.T) { test(t, open(t)) })
+	t.Run("encrypted", func(t *testing.T) {
+		s := open(t)
+		if _, err := s.EnableEncryption(filepath.Join(t.TempDir(), "key")); err != nil {
+			t.Fatal(err)
+		}
+		test(t, s)
+		entries, _ := os.ReadDir(s.Dir())
+		for _, e := range entries {
+			if _, ok := strings.CutSuffix(e.Name(), ".yaml"); ok && !strings.HasPrefix(e.Name(), ".") {
+				data, _ := os.ReadFile(filepath.Join(s.Dir(), e.Name()))
+				for _, l := range strings.Split(string(data), "\n") {
+					if l != "" && l[0] != '#' && !strings.Contains(l, `: "age:`) {
+						t.Fatalf("%s holds a plaintext value: %.40s", e.Name(), l)
+					}
+				}
+			}
+		}
+	})
+}
+
 func TestConcurrentProcessesLoseNoUpdate(t *testing.T) {
-	s := open(t)
+	withAndWithoutEncryption(t, concurrentProcesses)
+}
+
+func concurrentProcesses(t *testing.T, s *secretstore.Store) {
 	var cmds []*exec.Cmd
 	for p := range 8 {
 		cmd := helperCmd(t, "set-keys", s.Dir(), fmt.Sprintf("P%d", p))
@@ -106,7 +137,10 @@ func TestConcurrentProcessesLoseNoUpdate(t *testing.T) {
 }
 
 func TestWriterKilledAnywhereLeavesAWholeFile(t *testing.T) {
-	s := open(t)
+	withAndWithoutEncryption(t, writerKilled)
+}
+
+func writerKilled(t *testing.T, s *secretstore.Store) {
 	if err := s.Set("crash", generation(0)); err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +172,14 @@ func TestWriterKilledAnywhereLeavesAWholeFile(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d kills left a temporary file behind (killed mid-write)", torn, kills)
-	// The next writer sweeps whatever temporary files the killed ones left.
-	if err := s.Set("crash", vals("DONE", "1")); err != nil {
+	// The next writer sweeps whatever temporary files the killed ones left. (A store
+	// sweeps once, at its first write: this one wrote before the kills, so the next
+	// writer is a new one, as the next process would be.)
+	next, err := secretstore.Open(s.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Set("crash", vals("DONE", "1")); err != nil {
 		t.Fatal(err)
 	}
 	assertNoTemps(t, s.Dir())

@@ -16,6 +16,9 @@ import (
 type Secrets struct {
 	keys []string // sorted
 	vals map[string]Value
+	// stored holds each encrypted value as the file stored it, so that the next version
+	// of the file opens only the values that changed.
+	stored map[string]string
 }
 
 func newSecrets(m map[string]string) Secrets {
@@ -148,9 +151,38 @@ func header(data []byte) []byte {
 }
 
 // newHeader is the comment a new secrets file starts with.
-func newHeader(id string) []byte {
+func newHeader(id string, encrypted bool) []byte {
+	if encrypted {
+		return fmt.Appendf(nil, "# Secrets of wassette component %q, one KEY: \"value\" per line.\n"+
+			"# Values are encrypted with age (see .encryption.yaml); change them with\n"+
+			"# `wassette secret set` or `wassette secret edit %s`. Keep this file mode 0600.\n\n", id, shellWord(id))
+	}
 	return fmt.Appendf(nil, "# Secrets of wassette component %q, one KEY: \"value\" per line.\n"+
 		"# Hand edits are seen on the next read. Keep this file mode 0600.\n\n", id)
+}
+
+// shellWord quotes s for a command line a person may paste, when it needs quotes.
+func shellWord(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '-' || r == '_' || r == '.' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// valueLine returns the line of key's value in a secrets file that parsed, or 0.
+func valueLine(data []byte, key string) int {
+	root, err := strictyaml.Parse(data)
+	if err != nil || root == nil {
+		return 0
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == key {
+			return root.Content[i+1].Line
+		}
+	}
+	return 0
 }
 
 // encode writes m as a secrets file: hdr, then one line per key in sorted order, every

@@ -231,8 +231,7 @@ type writeOpts struct {
 }
 
 // updateLocked is update for a caller that holds the write lock. A nil change changes
-// nothing (the file is rewritten only if how it stores values must change). A file that
-// would be written byte for byte as it is is not written.
+// nothing: the file is rewritten only if how it stores values must change.
 func (s *Store) updateLocked(id, name string, change func(map[string]string) error, opt writeOpts) (err error) {
 	path := filepath.Join(s.dir, name)
 	defer func() {
@@ -286,8 +285,8 @@ func (s *Store) updateLocked(id, name string, change func(map[string]string) err
 	if len(out) > MaxFileSize {
 		return fmt.Errorf("the file would be %d bytes, the limit is %d", len(out), MaxFileSize)
 	}
-	if bytes.Equal(out, data) {
-		return nil
+	if change == nil && bytes.Equal(out, data) {
+		return nil // a conversion with nothing to convert
 	}
 	if err := safefile.WriteAtomic(s.dir, name, out); err != nil {
 		return err

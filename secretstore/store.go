@@ -71,19 +71,21 @@ func (s *Store) parse(path string, data []byte) (Secrets, error) {
 	}
 	id, _ := idOf(filepath.Base(path))
 	raw := maps.Clone(m)
-	if _, err := s.openValues(id, path, data, m); err != nil {
+	current, recipient, err := s.openValues(id, path, data, m)
+	if err != nil {
 		return Secrets{}, err
 	}
-	return s.snapshotOf(m, raw), nil
+	return snapshotOf(m, raw, current, recipient), nil
 }
 
-// snapshotOf makes the Secrets of plain, remembering the envelopes of raw.
-func (s *Store) snapshotOf(plain, raw map[string]string) Secrets {
+// snapshotOf makes the Secrets of plain, remembering the envelopes of raw that are for
+// recipient (the keys in current).
+func snapshotOf(plain, raw map[string]string, current map[string]bool, recipient string) Secrets {
 	sec := newSecrets(plain)
 	for k, v := range raw {
-		if strings.HasPrefix(v, envelopePrefix) && v != plain[k] {
+		if current[k] {
 			if sec.stored == nil {
-				sec.stored = map[string]string{}
+				sec.stored, sec.sealedFor = map[string]string{}, recipient
 			}
 			sec.stored[k] = v
 		}
@@ -269,9 +271,11 @@ func (s *Store) updateLocked(id, name string, change func(map[string]string) err
 		hdr = newHeader(id, encrypted) // the default comment says whether values are encrypted
 	}
 	stored := plain
+	sealed := map[string]bool{}
 	if encrypted {
 		stored = make(map[string]string, len(plain))
 		for k, v := range plain {
+			sealed[k] = true
 			if old, ok := before[k]; ok && old == v && current[k] && opt.mode == writeKeep {
 				stored[k] = raw[k]
 				continue
@@ -294,7 +298,11 @@ func (s *Store) updateLocked(id, name string, change func(map[string]string) err
 	if opt.changed != nil {
 		*opt.changed = true
 	}
-	s.cache.Put(path, out, s.snapshotOf(plain, stored))
+	recipient := ""
+	if encrypted {
+		recipient = st.Current.Recipient
+	}
+	s.cache.Put(path, out, snapshotOf(plain, stored, sealed, recipient))
 	return nil
 }
 
@@ -331,26 +339,35 @@ func (s *Store) readLocked(id, path string) (*snapshot, error) {
 		}
 		snap.recipient = ident.Recipient()
 	}
-	if sec, ok := s.cache.Peek(path, data); ok && (snap.st == nil || snap.st.Previous == nil) {
-		// Parsed and opened before, in this process: only the current key opens values
-		// outside a rotation.
+	if sec, ok := s.cache.Peek(path, data); ok && sec.openedAs(snap.st) {
+		// Parsed and opened before, in this process, under the same settings.
 		snap.plain, snap.current = map[string]string{}, map[string]bool{}
 		for k, v := range sec.All() {
 			snap.plain[k] = v.Reveal()
-			snap.current[k] = strings.HasPrefix(snap.raw[k], envelopePrefix)
+			_, snap.current[k] = sec.stored[k]
 		}
 		return snap, nil
 	}
 	snap.plain = maps.Clone(snap.raw)
-	if snap.current, err = s.openValues(id, path, data, snap.plain); err != nil {
+	if snap.current, _, err = s.openValues(id, path, data, snap.plain); err != nil {
 		return nil, err
 	}
 	return snap, nil
 }
 
+// openedAs reports whether sec was opened under the settings st: with every envelope for
+// st's current key and no rotation under way, or with no envelope in a plain folder.
+func (sec Secrets) openedAs(st *settings) bool {
+	if st == nil {
+		return len(sec.stored) == 0
+	}
+	return st.Previous == nil && (len(sec.stored) == 0 || sec.sealedFor == st.Current.Recipient)
+}
+
 // openValues replaces every encrypted value of m, read from path (data), by its
-// plaintext, and reports which keys had an envelope for the folder's current key.
-func (s *Store) openValues(id, path string, data []byte, m map[string]string) (map[string]bool, error) {
+// plaintext, and reports which keys had an envelope for the folder's current key, and
+// that key's recipient.
+func (s *Store) openValues(id, path string, data []byte, m map[string]string) (map[string]bool, string, error) {
 	current := map[string]bool{}
 	prev, _ := s.cache.Last(path)
 	var st *settings
@@ -366,19 +383,19 @@ func (s *Store) openValues(id, path string, data []byte, m map[string]string) (m
 		if !loaded {
 			var err error
 			if st, err = s.loadSettings(); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			loaded = true
 		}
 		if st == nil {
 			if isEnvelope(v) {
-				return nil, fmt.Errorf("%s: line %d: the value of %s is encrypted, but encryption is not enabled for %s (it has no %s); "+
+				return nil, "", fmt.Errorf("%s: line %d: the value of %s is encrypted, but encryption is not enabled for %s (it has no %s); "+
 					"secrets files cannot be moved between folders by hand: use `wassette secret list --show-values` and `secret import`",
 					path, valueLine(data, k), quoteKey(k), s.dir, settingsName)
 			}
 			continue
 		}
-		if prev.stored[k] == v && st.Previous == nil {
+		if prev.stored[k] == v && prev.openedAs(st) {
 			// Opened before, in this process, from the last version of this file.
 			pv, _ := prev.Lookup(k)
 			m[k] = pv.Reveal()
@@ -388,14 +405,14 @@ func (s *Store) openValues(id, path string, data []byte, m map[string]string) (m
 		if ids == nil {
 			ident, err := s.keys.identity(st.Current)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", path, err)
+				return nil, "", fmt.Errorf("%s: %w", path, err)
 			}
 			ids = []*age.X25519Identity{ident}
 		}
 		pt, by, err := open(v, ids, id, k)
 		if err != nil && st.Previous != nil && len(ids) == 1 {
-			if prev, perr := s.keys.identity(*st.Previous); perr == nil {
-				ids = append(ids, prev)
+			if old, perr := s.keys.identity(*st.Previous); perr == nil {
+				ids = append(ids, old)
 				pt, by, err = open(v, ids, id, k)
 			}
 		}
@@ -403,12 +420,16 @@ func (s *Store) openValues(id, path string, data []byte, m map[string]string) (m
 			err = ValidateValue(pt)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: line %d: the value of %s %w", path, valueLine(data, k), quoteKey(k), err)
+			return nil, "", fmt.Errorf("%s: line %d: the value of %s %w", path, valueLine(data, k), quoteKey(k), err)
 		}
 		m[k] = pt
 		current[k] = by == ids[0]
 	}
-	return current, nil
+	recipient := ""
+	if st != nil {
+		recipient = st.Current.Recipient
+	}
+	return current, recipient, nil
 }
 
 // notFoundError reports a missing key; it matches ErrNotFound.

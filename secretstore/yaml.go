@@ -16,9 +16,10 @@ import (
 type Secrets struct {
 	keys []string // sorted
 	vals map[string]Value
-	// stored holds each encrypted value as the file stored it, so that the next version
-	// of the file opens only the values that changed.
-	stored map[string]string
+	// stored holds each encrypted value as the file stored it, all for the recipient
+	// sealedFor, so that the next version of the file opens only the values that changed.
+	stored    map[string]string
+	sealedFor string
 }
 
 func newSecrets(m map[string]string) Secrets {

@@ -164,7 +164,7 @@ func (g *gen) pick(options ...string) string { return options[g.r.IntN(len(optio
 // its text: anchors, aliases, tags, merge keys, bad quoting, bad escapes, control
 // characters, invalid UTF-8, nesting.
 func (g *gen) hostile() string {
-	switch g.r.IntN(22) {
+	switch g.r.IntN(25) {
 	case 0:
 		return "&" + g.name() + " " + g.plain()
 	case 1:
@@ -207,6 +207,12 @@ func (g *gen) hostile() string {
 		return "|\n  " + g.plain() + "\n bad: " + g.plain()
 	case 20:
 		return "&" + g.name() + " [" + g.plain() + "]"
+	case 21:
+		return `"` + g.plain() + `\0"` // a NUL, which values may not hold
+	case 22:
+		return "{[" + g.plain() + "]: " + g.plain() + "}" // a key that is not a string
+	case 23:
+		return "!!binary " + g.plain()
 	default:
 		return "`" + g.plain()
 	}
@@ -285,6 +291,8 @@ func Secrets(n int, seed uint64) []Case {
 				fmt.Fprintf(&b, "%s: %s\n%s: %s\n", keys[0], g.value(), keys[0], g.value())
 			case 6:
 				fmt.Fprintf(&b, "- %s\n", g.value())
+			case 7:
+				fmt.Fprintf(&b, "? [%s]\n: %s\n", g.plain(), g.value())
 			default:
 				fmt.Fprintf(&b, "%s: %s\n", g.pick(keys...), g.value())
 			}
@@ -303,19 +311,27 @@ func Policies(n int, seed uint64) []Case {
 	g := &gen{r: rand.New(rand.NewPCG(seed, 2))}
 	cases := make([]Case, 0, n)
 	for range n {
-		// Each field's value: its good form, or (one in four) a hostile or wrong one.
-		v := func(good string) string {
-			switch g.r.IntN(8) {
-			case 0:
-				return g.hostile()
-			case 1:
-				return g.plain() // wrong, as text
-			default:
+		// One field in each file (or none, now and then) gets a hostile or wrong value,
+		// so that every field's checks are reached.
+		bad, at := g.r.IntN(12), 0
+		v := func(good string, wrong ...string) string {
+			at++
+			if at != bad {
 				return good
 			}
+			switch g.r.IntN(3) {
+			case 0:
+				if len(wrong) > 0 {
+					return g.pick(wrong...)
+				}
+				fallthrough
+			case 1:
+				return g.plain() // wrong, as text
+			}
+			return g.hostile()
 		}
 		field := func(name string) string {
-			switch g.r.IntN(20) {
+			switch g.r.IntN(40) {
 			case 0:
 				return name[:len(name)-1] // a typo
 			case 1:
@@ -327,24 +343,34 @@ func Policies(n int, seed uint64) []Case {
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s: %s\n", field("version"), v(`"1.0"`))
-		fmt.Fprintf(&b, "%s: %s\n", field("description"), g.value())
+		fmt.Fprintf(&b, "%s: %s\n", field("description"), v(`"`+g.plain()+`"`, g.value()))
 		fmt.Fprintf(&b, "%s:\n", field("permissions"))
 		fmt.Fprintf(&b, "  %s:\n    allow:\n", field("storage"))
-		fmt.Fprintf(&b, "      - %s: %s\n        %s: %s\n", field("uri"), v(`"fs:///`+g.plain()+`"`),
-			field("access"), v(g.pick("[read]", "[read, write]", "["+g.plain()+"]", "read")))
+		fmt.Fprintf(&b, "      - %s: %s\n        %s: %s\n", field("uri"), v(`"fs:///`+g.plain()+`"`, `"`+g.plain()+`"`),
+			field("access"), v(g.pick("[read]", "[read, write]"), "[]", "["+g.plain()+"]", "read"))
 		fmt.Fprintf(&b, "  %s:\n    allow:\n", field("network"))
-		fmt.Fprintf(&b, "      - %s: %s\n", field("host"), v(g.word(lower)+".example.com"))
-		fmt.Fprintf(&b, "      - %s: %s\n", field("host"), v(`"`+g.plain()+`"`))
+		fmt.Fprintf(&b, "      - %s: %s\n", field("host"), v(g.word(lower)+".example.com", `"`+g.plain()+`:99999"`))
+		fmt.Fprintf(&b, "      - %s: %s\n", field("host"), v(g.word(lower)+".example.org", `"`+g.plain()+`"`))
 		fmt.Fprintf(&b, "  %s:\n    allow:\n", field("environment"))
-		fmt.Fprintf(&b, "      - %s: %s\n        %s: %s\n", field("key"), v("API_KEY"), field("value"), g.value())
-		if g.r.IntN(3) == 0 {
-			fmt.Fprintf(&b, "      - key: %s\n", g.pick("API_KEY", g.remember(g.word(alnum)+" x")))
-		}
-		if g.r.IntN(4) == 0 {
-			fmt.Fprintf(&b, "  <<: %s\n", g.pick("*"+g.name(), "{network: {allow: ["+g.plain()+"]}}"))
-		}
+		fmt.Fprintf(&b, "      - %s: %s\n        %s: %s\n", field("key"), v("API_KEY", `"`+g.remember(g.word(alnum)+" x")+`"`),
+			field("value"), v(`"`+g.plain()+`"`, g.value(), `"`+g.plain()+`\0"`))
+		fmt.Fprintf(&b, "      - key: %s\n", v("REGION", "API_KEY"))
 		fmt.Fprintf(&b, "  %s:\n    limits:\n      memory: %s\n      timeout: %s\n", field("resources"),
-			v(g.pick("64Mi", g.plain())), v(g.pick("30s", g.plain())))
+			v("64Mi", "0", "5Gi"), v("30s", "-1s"))
+		switch g.r.IntN(10) {
+		case 0:
+			fmt.Fprintf(&b, "  <<: %s\n", g.pick("*"+g.name(), "{network: {allow: ["+g.plain()+"]}}"))
+		case 1:
+			fmt.Fprintf(&b, "  network: %s\n", g.pick(g.plain(), "["+g.plain()+"]")) // a section that is not a map; repeated
+		case 2:
+			fmt.Fprintf(&b, "  ? [%s]\n  : %s\n", g.plain(), g.plain()) // a field name that is not text
+		case 3:
+			fmt.Fprintf(&b, "---\ndescription: %s\n", g.value())
+		case 4: // a file of one section that is not a map
+			b.Reset()
+			fmt.Fprintf(&b, "permissions:\n  %s: %s\n", g.pick("storage", "network", "environment", "resources"),
+				g.pick(g.plain(), "["+g.plain()+"]"))
+		}
 		cases = append(cases, g.done(&b))
 	}
 	return cases

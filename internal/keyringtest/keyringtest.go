@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -63,7 +64,22 @@ func Stop() {
 	}
 }
 
+// start starts the Secret Service from a goroutine that keeps its thread for the life of
+// the test binary: on Linux the processes get a signal to die when the thread that
+// started them ends (so a test binary killed by its timeout leaves none behind), and a
+// test's own goroutine, and its thread, ends with the test.
 func start() {
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread lives as long as the process
+		startHere()
+		close(done)
+		select {}
+	}()
+	<-done
+}
+
+func startHere() {
 	if os.Getenv(AmbientEnv) == "1" {
 		address = os.Getenv("DBUS_SESSION_BUS_ADDRESS")
 		if address == "" {
@@ -100,6 +116,7 @@ func startPrivate() error {
 	}
 	bus := exec.Command("dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=1")
 	bus.Env = env
+	dieWithParent(bus)
 	out, err := bus.StdoutPipe()
 	if err != nil {
 		return err
@@ -118,6 +135,7 @@ func startPrivate() error {
 	kr := exec.Command("gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets")
 	kr.Env = append(env, "DBUS_SESSION_BUS_ADDRESS="+address)
 	kr.Stdin = strings.NewReader("wassette-test")
+	dieWithParent(kr)
 	if err := kr.Start(); err != nil {
 		return fmt.Errorf("start gnome-keyring-daemon: %w", err)
 	}

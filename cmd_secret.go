@@ -31,6 +31,7 @@ func (a *app) secretCmd() *cobra.Command {
 Secrets are stored per component in <secrets-dir>/<component-id>.yaml (mode 0600, folder
 0700) and reach the component as environment variables, below policy values and above
 allowed host variables. Changes take effect on the next tool call of a running server.`
+	a.addEncryptionCommands(c)
 	return c
 }
 

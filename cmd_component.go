@@ -153,18 +153,37 @@ func (a *app) componentListCmd() *cobra.Command {
 			}
 			defer mgr.Close(cmd.Context())
 			infos := mgr.List()
+			type item struct {
+				component.Info
+				MissingSecrets []string `json:"missing_secrets"` // declared and not set
+			}
+			items := make([]item, len(infos))
+			for i, in := range infos {
+				items[i] = item{Info: in, MissingSecrets: []string{}}
+				missing, err := mgr.MissingSecrets(in.ID, "")
+				if err != nil {
+					return err
+				}
+				for _, m := range missing {
+					items[i].MissingSecrets = append(items[i].MissingSecrets, m.Key)
+				}
+			}
 			if output == "json" {
 				return a.writeJSON(struct {
-					Components []component.Info `json:"components"`
-				}{append([]component.Info{}, infos...)})
+					Components []item `json:"components"`
+				}{items})
 			}
 			if len(infos) == 0 {
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "COMPONENT\tTOOLS\tSOURCE")
-			for _, in := range infos {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", in.ID, strings.Join(toolNames(in.Tools), ","), in.Source)
+			fmt.Fprintln(tw, "COMPONENT\tTOOLS\tMISSING SECRETS\tSOURCE")
+			for _, in := range items {
+				missing := strings.Join(in.MissingSecrets, ",")
+				if missing == "" {
+					missing = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", in.ID, strings.Join(toolNames(in.Tools), ","), missing, in.Source)
 			}
 			return tw.Flush()
 		},

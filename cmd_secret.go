@@ -8,14 +8,18 @@ import (
 	"io"
 	"maps"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/wassette/wassette/internal/dotenv"
+	"github.com/wassette/wassette/secretpage"
 	"github.com/wassette/wassette/secretstore"
 )
 
@@ -27,6 +31,7 @@ func (a *app) secretCmd() *cobra.Command {
 Secrets are stored per component in <secrets-dir>/<component-id>.yaml (mode 0600, folder
 0700) and reach the component as environment variables, below policy values and above
 allowed host variables. Changes take effect on the next tool call of a running server.`
+	a.addEncryptionCommands(c)
 	return c
 }
 
@@ -157,7 +162,9 @@ func (a *app) listComponents(store *secretstore.Store, output string) error {
 }
 
 func (a *app) secretSetCmd() *cobra.Command {
-	return &cobra.Command{
+	var browser bool
+	var expiry time.Duration
+	c := &cobra.Command{
 		Use:   "set <component-id> (<key> [<value> | -] | KEY=VALUE...)",
 		Short: "Add or update secrets of a component",
 		Long: `Add or update secrets of a component, creating its secrets file if needed.
@@ -166,17 +173,27 @@ func (a *app) secretSetCmd() *cobra.Command {
   set <id> <key> -         the value read from stdin; one trailing newline is dropped
   set <id> <key>           on a terminal, prompts for the value without echo
   set <id> K1=V1 K2=V2     several secrets in one atomic write
+  set <id> <key> --browser serves a one-time page on 127.0.0.1, prints its URL (and opens
+                           it with $BROWSER or the system's opener), and waits until the
+                           value is entered there; exit 1 if it expires (--expiry, 10m)
 
 Keys are case-sensitive and contain no '=', whitespace or control characters. Values are
 UTF-8 text without NUL bytes, up to 64 KiB; newlines are kept (PEM keys).`,
 		Example: `  wassette secret set weather API_KEY sk-1234567890abcdef
   wassette secret set weather ENDPOINT_URL=https://api.weather.com/v1 TIMEOUT=30
-  pass show weather/api-key | wassette secret set weather API_KEY -`,
+  pass show weather/api-key | wassette secret set weather API_KEY -
+  wassette secret set weather API_KEY --browser`,
 		Args: usageArgs(cobra.MinimumNArgs(2)),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
 			if err := secretstore.ValidateID(id); err != nil {
 				return usageError{err}
+			}
+			if browser {
+				return a.secretSetBrowser(cmd, args, expiry)
+			}
+			if cmd.Flags().Changed("expiry") {
+				return usagef("--expiry applies to --browser only")
 			}
 			values, err := a.secretArgs(args[1:])
 			if err != nil {
@@ -196,6 +213,36 @@ UTF-8 text without NUL bytes, up to 64 KiB; newlines are kept (PEM keys).`,
 			return nil
 		},
 	}
+	c.Flags().BoolVar(&browser, "browser", false, "enter the value on a one-time page in a browser on this computer")
+	c.Flags().DurationVar(&expiry, "expiry", secretpage.DefaultExpiry, "with --browser: how long the page stays valid")
+	return c
+}
+
+// secretSetBrowser is `secret set <id> <key> --browser`: the value is entered on a
+// one-time page this process serves (package secretpage).
+func (a *app) secretSetBrowser(cmd *cobra.Command, args []string, expiry time.Duration) error {
+	if len(args) != 2 {
+		return usagef("--browser takes a component ID and one key, and no value")
+	}
+	if expiry < time.Second || expiry > 24*time.Hour {
+		return usagef("invalid --expiry %s: use a duration from 1s to 24h, like 10m", expiry)
+	}
+	if err := secretstore.ValidateKey(args[1]); err != nil {
+		return usageError{err}
+	}
+	store, err := a.secrets()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmdContext(cmd), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out, err := secretpage.Browse(ctx, secretpage.Config{Store: store, Expiry: expiry, Log: a.log},
+		secretpage.Request{ComponentID: args[0], Key: args[1]}, a.stderr)
+	if err != nil {
+		return fmt.Errorf("nothing was stored: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "Secret '%s' set for component '%s' (%s)\n", args[1], args[0], out.Masked)
+	return nil
 }
 
 // secretArgs turns the arguments after the component ID into secrets, checked.

@@ -12,6 +12,7 @@ import (
 
 	wasmrt "github.com/wassette/wassette/component/runtime"
 	"github.com/wassette/wassette/policy"
+	"github.com/wassette/wassette/secretpage"
 	"github.com/wassette/wassette/server"
 	"github.com/wassette/wassette/tools"
 )
@@ -43,7 +44,7 @@ func serveLimits(timeout time.Duration, memory string) (wasmrt.Limits, error) {
 func (a *app) serveCmd() *cobra.Command {
 	var stdio, sse, streamable bool
 	var bind, token, memoryLimit string
-	var timeout time.Duration
+	var timeout, pageExpiry time.Duration
 	var maxSessions, maxConns int
 	var sessionIdle, bodyTimeout time.Duration
 	c := &cobra.Command{
@@ -104,6 +105,9 @@ cleanly on SIGINT or SIGTERM, and in stdio mode when stdin ends.`,
 			if token == "" {
 				token = os.Getenv("WASSETTE_AUTH_TOKEN")
 			}
+			if pageExpiry < time.Second || pageExpiry > 24*time.Hour {
+				return usagef("invalid --secret-page-expiry %s: use a duration from 1s to 24h, like 10m", pageExpiry)
+			}
 			limits, err := serveLimits(timeout, memoryLimit)
 			if err != nil {
 				return err
@@ -136,6 +140,11 @@ cleanly on SIGINT or SIGTERM, and in stdio mode when stdin ends.`,
 			s := server.New(version, a.log)
 			tools.RegisterSecrets(s, store, a.log)
 			comps := tools.RegisterComponents(s, mgr, policies, store, a.log)
+			// request-secret and declared secrets: one-time pages on 127.0.0.1, from the
+			// first request on, whatever the transport.
+			pages := secretpage.New(secretpage.Config{Store: store, ServerName: server.Name, Expiry: pageExpiry, Log: a.log})
+			defer pages.Close()
+			comps.RequireDeclaredSecrets(tools.RegisterRequestSecret(s, pages, store, mgr, a.log))
 
 			// Pick up components the CLI loads or unloads while the server runs. The
 			// watcher ends before the manager is closed.
@@ -187,6 +196,7 @@ cleanly on SIGINT or SIGTERM, and in stdio mode when stdin ends.`,
 	f.DurationVar(&bodyTimeout, "body-timeout", server.DefaultBodyTimeout, "longest an HTTP client may take to send a request body (then 408)")
 	f.IntVar(&maxConns, "max-connections", server.DefaultMaxConnections, "most HTTP connections open at once; further clients wait")
 	f.DurationVar(&timeout, "timeout", defaultCallTimeout, "longest a component call may run, unless its policy sets resources.limits.timeout")
+	f.DurationVar(&pageExpiry, "secret-page-expiry", secretpage.DefaultExpiry, "how long a one-time page of request-secret stays valid")
 	f.StringVar(&memoryLimit, "memory-limit", defaultMemoryLimit, "most memory a component call may use (Ki/Mi/Gi or k/M/G), unless its policy sets resources.limits.memory")
 	return c
 }

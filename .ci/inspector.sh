@@ -82,8 +82,8 @@ MASKED="${CANARY:0:3}***${CANARY: -3}"
 log "tools/list"
 inspect list 0 --method tools/list --strict
 # The secret tools and the component and permission tools; no component is loaded yet.
-check list '([.result.tools[].name]) as $n | ["delete-secret","list-secrets","set-secret","load-component","get-policy","grant-network-permission"] - $n == [] and ($n | length) == 14' \
-	'["delete-secret","list-secrets","set-secret","load-component","get-policy","grant-network-permission"].every(n => r.result.tools.some(t => t.name === n)) && r.result.tools.length === 14'
+check list '([.result.tools[].name]) as $n | ["delete-secret","list-secrets","set-secret","load-component","get-policy","grant-network-permission"] - $n == [] and ($n | length) == 15' \
+	'["delete-secret","list-secrets","set-secret","load-component","get-policy","grant-network-permission"].every(n => r.result.tools.some(t => t.name === n)) && r.result.tools.length === 15'
 check list 'all(.result.tools[]; (.annotations | [.readOnlyHint, .destructiveHint, .idempotentHint, .openWorldHint] | map(type) == ["boolean","boolean","boolean","boolean"]) and .outputSchema.type == "object" and (.annotations.title | length) > 0)' \
 	'r.result.tools.every(t => ["readOnlyHint","destructiveHint","idempotentHint","openWorldHint"].every(h => typeof t.annotations[h] === "boolean") && t.outputSchema.type === "object" && t.annotations.title.length > 0)'
 check list '(.result.tools[] | select(.name == "list-secrets") | .annotations.readOnlyHint) == true' \
@@ -147,7 +147,7 @@ eras() { # TRANSPORT TARGET...
 	done
 	log "$tr: tools/list"
 	inspect_at "$tr-list" "$@" --method tools/list
-	check "$tr-list" '(.result.tools | length) == 14' 'r.result.tools.length === 14'
+	check "$tr-list" '(.result.tools | length) == 15' 'r.result.tools.length === 15'
 }
 # serve_http FLAG: starts `wassette serve FLAG` on a free port; sets ADDR.
 serve_http() {

@@ -19,9 +19,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wassette/wassette/component/cmrun"
 	"github.com/wassette/wassette/component/loader"
 	"github.com/wassette/wassette/component/registry"
 	"github.com/wassette/wassette/component/runtime"
+	"github.com/wassette/wassette/component/secretdecl"
 	"github.com/wassette/wassette/envmerge"
 	"github.com/wassette/wassette/internal/compid"
 	"github.com/wassette/wassette/policy"
@@ -65,10 +67,11 @@ type Config struct {
 
 // Manager holds the loaded components. It is safe for concurrent use.
 type Manager struct {
-	cfg Config
-	log *slog.Logger
-	rt  *runtime.Runtime
-	reg *registry.Registry
+	cfg  Config
+	log  *slog.Logger
+	rt   *runtime.Runtime // preview1 modules
+	cmrt *cmrun.Runtime   // WASI 0.2 components
+	reg  *registry.Registry
 
 	mu    sync.RWMutex
 	comps map[string]*loaded // by component ID
@@ -87,11 +90,12 @@ const folderSettle = 2 * time.Second
 // loaded is one component in memory. Its module is compiled on first use after a
 // restart (from the on-disk cache), and at once when it is loaded.
 type loaded struct {
-	meta  registry.Metadata
-	tools []runtime.Tool
+	meta    registry.Metadata
+	tools   []Tool
+	secrets []secretdecl.Secret // the secrets it declares it needs
 
 	once   sync.Once
-	module *runtime.Module
+	module module
 	err    error
 }
 
@@ -103,12 +107,18 @@ type Info struct {
 	Size     int64          `json:"size"`
 	LoadedAt time.Time      `json:"loaded_at"`
 	Tools    []runtime.Tool `json:"tools"`
+	// Secrets are the secrets the component declares it needs (see package
+	// secretdecl); MissingSecrets tells which of them it lacks now.
+	Secrets []secretdecl.Secret `json:"declared_secrets,omitempty"`
 }
 
 // Tool is a tool of a loaded component.
 type Tool struct {
 	ComponentID string
 	runtime.Tool
+	// OutputSchema is the JSON Schema of the tool's structured result, for a
+	// WASI 0.2 component; nil for a preview1 module.
+	OutputSchema json.RawMessage
 }
 
 // Open returns a Manager over the components in cfg.Dir: those loaded before, by this
@@ -132,16 +142,24 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start the WebAssembly runtime: %w", err)
 	}
-	m := &Manager{cfg: cfg, log: log, rt: rt, reg: reg}
-	if _, err := m.Sync(); err != nil {
+	// Both runtimes may share the cache folder: entries are keyed by content.
+	cmrt, err := cmrun.New(ctx, cmrun.Config{CacheDir: cfg.CacheDir, Logger: log, Limits: cfg.Limits})
+	if err != nil {
 		rt.Close(ctx)
+		return nil, fmt.Errorf("start the component runtime: %w", err)
+	}
+	m := &Manager{cfg: cfg, log: log, rt: rt, cmrt: cmrt, reg: reg}
+	if _, err := m.Sync(); err != nil {
+		m.Close(ctx)
 		return nil, err
 	}
 	return m, nil
 }
 
-// Close stops calls in progress and releases the runtime.
-func (m *Manager) Close(ctx context.Context) error { return m.rt.Close(ctx) }
+// Close stops calls in progress and releases the runtimes.
+func (m *Manager) Close(ctx context.Context) error {
+	return errors.Join(m.rt.Close(ctx), m.cmrt.Close(ctx))
+}
 
 // Sync brings the Manager up to date with the components folder, which another
 // process (the CLI) may have changed. It reports whether any component was added,
@@ -174,12 +192,12 @@ func (m *Manager) Sync() (changed bool, err error) {
 			next[meta.ID] = cur
 			continue
 		}
-		tools, err := runtime.ParseTools(meta.Tools)
+		d, err := parseDescription(meta.Tools)
 		if err != nil {
 			m.log.Warn("component skipped: its recorded tools are invalid; load it again", "component", meta.ID, "err", err)
 			continue
 		}
-		next[meta.ID] = &loaded{meta: meta, tools: tools}
+		next[meta.ID] = &loaded{meta: meta, tools: d.Tools, secrets: d.Secrets}
 	}
 
 	changed = len(next) != len(m.comps)
@@ -258,24 +276,13 @@ func (m *Manager) Load(ctx context.Context, uri string, opts LoadOptions) (Info,
 	if err != nil {
 		return Info{}, err
 	}
-	mod, err := m.rt.Compile(ctx, f.Data)
+	mod, d, err := m.compile(ctx, f.Data, true)
 	if err != nil {
 		return Info{}, fmt.Errorf("load %s: %w", f.Source, err)
 	}
-	tools, err := mod.Describe(ctx)
-	if err != nil {
-		mod.Close(ctx)
-		return Info{}, fmt.Errorf("load %s: %w", f.Source, err)
-	}
-	doc, err := json.Marshal(struct {
-		Tools []runtime.Tool `json:"tools"`
-	}{tools})
-	if err != nil {
-		mod.Close(ctx)
-		return Info{}, err
-	}
-	c := &loaded{meta: registry.Metadata{ID: f.ID}, tools: tools, module: mod} // ID for clash messages
-	c.once.Do(func() {})                                                       // compiled already
+	tools, secrets, doc := d.Tools, d.Secrets, d.doc
+	c := &loaded{meta: registry.Metadata{ID: f.ID}, tools: tools, secrets: secrets, module: mod} // ID for clash messages
+	c.once.Do(func() {})                                                                         // compiled already
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -380,7 +387,8 @@ func (m *Manager) Tools() []Tool {
 	out := make([]Tool, 0, len(m.tools))
 	for _, c := range m.comps {
 		for _, t := range c.tools {
-			out = append(out, Tool{ComponentID: c.meta.ID, Tool: t})
+			t.ComponentID = c.meta.ID
+			out = append(out, t)
 		}
 	}
 	slices.SortFunc(out, func(a, b Tool) int { return strings.Compare(a.Name, b.Name) })
@@ -403,10 +411,55 @@ func (c *loaded) release() {
 }
 
 func (c *loaded) info() Info {
+	tools := make([]runtime.Tool, len(c.tools))
+	for i, t := range c.tools {
+		tools[i] = t.Tool
+	}
 	return Info{
 		ID: c.meta.ID, Source: c.meta.Source, Digest: c.meta.Digest, Size: c.meta.Size,
-		LoadedAt: c.meta.LoadedAt, Tools: slices.Clone(c.tools),
+		LoadedAt: c.meta.LoadedAt, Tools: tools, Secrets: slices.Clone(c.secrets),
 	}
+}
+
+// declaredSecrets merges the secrets a module declares in its describe document with
+// those of its wassette:secrets custom sections (secretdecl.FromWasm), checked together.
+func declaredSecrets(wasm []byte, d runtime.Description) ([]secretdecl.Secret, error) {
+	names := make([]string, len(d.Tools))
+	for i, t := range d.Tools {
+		names[i] = t.Name
+	}
+	section, err := secretdecl.FromWasm(wasm, names)
+	if err != nil {
+		return nil, err
+	}
+	all := append(slices.Clone(d.Secrets), section...)
+	if err := secretdecl.Check(all, names); err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// MissingSecrets returns the secrets component id declares that a call of tool needs
+// (every declared secret, if tool is empty) and that its environment lacks now: no
+// secret, policy value or allowed host variable gives the key a non-empty value.
+func (m *Manager) MissingSecrets(id, tool string) ([]secretdecl.Secret, error) {
+	m.mu.RLock()
+	c, ok := m.comps[id]
+	m.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: component %s is not loaded; see list-components", ErrNotFound, compid.Quote(id))
+	}
+	if len(c.secrets) == 0 {
+		return nil, nil
+	}
+	_, env, err := m.Sandbox(id)
+	if err != nil {
+		return nil, err
+	}
+	return secretdecl.Missing(c.secrets, tool, func(key string) bool {
+		v, ok := env.Lookup(key)
+		return ok && v.Value.Reveal() != ""
+	}), nil
 }
 
 // Result is the outcome of a tool call that ran to completion.
@@ -420,8 +473,12 @@ type Result struct {
 	// component that echoes its key does not hand it to the model.
 	Text string
 	// Output is the tool's JSON output, redacted like Text; nil on error or if
-	// redaction broke the JSON.
+	// redaction broke the JSON. For a WASI 0.2 component it is the structured
+	// result, {"result": ...}, and Structured reports it.
 	Output json.RawMessage
+	// Structured reports that Output is a structured result that matches the
+	// tool's OutputSchema (a WASI 0.2 component's).
+	Structured bool
 }
 
 // Call runs tool in a fresh instance of its component, in the sandbox the component's
@@ -442,36 +499,31 @@ func (m *Manager) Call(ctx context.Context, tool string, args json.RawMessage) (
 	if err != nil {
 		return Result{}, err
 	}
-	res, err := mod.Call(ctx, tool, args, opts)
+	res, err := mod.call(ctx, tool, args, opts)
 	if err != nil {
 		// The error may quote the module's stderr (after a crash): redacted like Text.
 		return Result{}, redactError(env, fmt.Errorf("component %s: %w", compid.Quote(id), err)) // err names the tool
 	}
-	out := Result{ComponentID: id, IsError: res.IsError()}
+	out := Result{ComponentID: id, IsError: res.isError, Text: redact(env, res.text)}
 	if out.IsError {
-		out.Text = redact(env, strings.TrimSpace(res.Stderr))
-		if out.Text == "" {
-			out.Text = fmt.Sprintf("the tool failed with exit code %d and no message", res.ExitCode)
-		}
 		return out, nil
 	}
-	out.Text = redact(env, string(res.Output))
-	if json.Valid([]byte(out.Text)) {
-		out.Output = json.RawMessage(out.Text)
+	if o := redact(env, string(res.output)); res.output != nil && json.Valid([]byte(o)) {
+		out.Output, out.Structured = json.RawMessage(o), res.structured
 	}
 	return out, nil
 }
 
 // module returns c's compiled module, compiling it on first use after a restart. The
 // compilation is not tied to the first caller's context: its result is shared.
-func (m *Manager) module(c *loaded) (*runtime.Module, error) {
+func (m *Manager) module(c *loaded) (module, error) {
 	c.once.Do(func() {
 		wasm, err := m.reg.Wasm(c.meta.ID)
 		if err != nil {
 			c.err = err
 			return
 		}
-		c.module, c.err = m.rt.Compile(context.Background(), wasm)
+		c.module, _, c.err = m.compile(context.Background(), wasm, false)
 	})
 	if c.err != nil {
 		return nil, fmt.Errorf("component %s: %w", compid.Quote(c.meta.ID), c.err)

@@ -29,6 +29,7 @@ var testComponents = map[string]string{
 	"weather":   "examples/weather",
 	"misbehave": "component/runtime/testdata/misbehave",
 	"envtwin":   "component/testdata/envtwin",
+	"needskey":  "component/testdata/needskey",
 }
 
 var (

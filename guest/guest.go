@@ -64,16 +64,42 @@ type Tool struct {
 	Handler func(args json.RawMessage) (any, error)
 }
 
+// Secret is a secret a component needs: wassette shows which are missing, asks the
+// person for them, and refuses a call that needs one the component lacks, with a
+// message that says how to set it.
+type Secret struct {
+	// Key is the environment variable the component reads, e.g. "API_KEY".
+	Key string `json:"key"`
+	// Description tells a person what the value is and where to get it, on one
+	// line of at most 512 bytes.
+	Description string `json:"description"`
+	// Tools are the tools that need it; empty means all of them.
+	Tools []string `json:"tools,omitempty"`
+}
+
+// Component is a component's tools and the secrets they need.
+type Component struct {
+	Tools   []Tool
+	Secrets []Secret
+}
+
 // Run serves one invocation of the wassette tool protocol and exits the
 // process: it prints the tool declarations when asked to describe, or runs the
 // requested tool with the JSON arguments read from stdin. It never returns.
 func Run(tools ...Tool) {
-	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr, tools))
+	Component{Tools: tools}.Run()
+}
+
+// Run is the package's Run for a component that also declares the secrets its
+// tools need.
+func (c Component) Run() {
+	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr, c))
 }
 
 // description is the document printed for DescribeFlag.
 type description struct {
-	Tools []toolDecl `json:"tools"`
+	Tools   []toolDecl `json:"tools"`
+	Secrets []Secret   `json:"secrets,omitempty"`
 }
 
 type toolDecl struct {
@@ -85,13 +111,14 @@ type toolDecl struct {
 var defaultSchema = json.RawMessage(`{"type":"object"}`)
 
 // run is Run without the process exit, so it can be tested.
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer, tools []Tool) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, c Component) int {
+	tools := c.Tools
 	if len(args) != 2 {
 		fmt.Fprintf(stderr, "this is a wassette component: run it with wassette, not directly (want 1 argument, the tool name or %s, got %d)\n", DescribeFlag, len(args)-1)
 		return ExitUsage
 	}
 	if args[1] == DescribeFlag {
-		return describe(stdout, stderr, tools)
+		return describe(stdout, stderr, c)
 	}
 	for _, t := range tools {
 		if t.Name == args[1] {
@@ -102,9 +129,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, tools []Tool)
 	return ExitUsage
 }
 
-func describe(stdout, stderr io.Writer, tools []Tool) int {
-	doc := description{Tools: make([]toolDecl, 0, len(tools))}
-	for _, t := range tools {
+func describe(stdout, stderr io.Writer, c Component) int {
+	doc := description{Tools: make([]toolDecl, 0, len(c.Tools)), Secrets: c.Secrets}
+	for _, t := range c.Tools {
 		schema := t.InputSchema
 		if len(schema) == 0 {
 			schema = defaultSchema

@@ -29,7 +29,7 @@ var testTools = []Tool{
 
 func runTool(args []string, stdin string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
-	code = run(args, strings.NewReader(stdin), &out, &errb, testTools)
+	code = run(args, strings.NewReader(stdin), &out, &errb, Component{Tools: testTools})
 	return code, out.String(), errb.String()
 }
 
@@ -53,6 +53,22 @@ func TestDescribe(t *testing.T) {
 	}
 	if string(doc.Tools[1].InputSchema) != `{"type":"object"}` {
 		t.Errorf("default schema = %s", doc.Tools[1].InputSchema)
+	}
+}
+
+func TestDescribeSecrets(t *testing.T) {
+	c := Component{Tools: testTools[:1], Secrets: []Secret{{Key: "API_KEY", Description: "The key.", Tools: []string{"add"}}}}
+	var out, errb bytes.Buffer
+	if code := run([]string{"c", DescribeFlag}, strings.NewReader(""), &out, &errb, c); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), `"secrets":[{"key":"API_KEY","description":"The key.","tools":["add"]}]`) {
+		t.Errorf("describe = %s", out.String())
+	}
+	out.Reset()
+	run([]string{"c", DescribeFlag}, strings.NewReader(""), &out, &errb, Component{Tools: testTools[:1]})
+	if strings.Contains(out.String(), "secrets") {
+		t.Errorf("a component without secrets declares some: %s", out.String())
 	}
 }
 

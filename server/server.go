@@ -22,8 +22,9 @@ const Name = "wassette"
 // Instructions is what the server tells the model in the initialize response.
 const Instructions = `wassette runs sandboxed WebAssembly tools ("components") and keeps each component's ` +
 	`secrets, such as API keys, which the component receives as environment variables. ` +
-	`Use list-secrets to see a component's keys (values are always masked), set-secret to store ` +
-	`a value the user gave you, and delete-secret to remove one. Changes apply from the ` +
+	`Use list-secrets to see a component's keys (values are always masked), request-secret to ask ` +
+	`the user for a value on a one-time page (never ask them to type a secret into the chat), set-secret ` +
+	`to store a value the user already gave you, and delete-secret to remove one. Changes apply from the ` +
 	`component's next call, with no restart. Secret values can never be read back through this server. ` +
 	`load-component, unload-component and list-components manage components; each loaded component's ` +
 	`tools appear in the tool list (the server announces changes). A component starts with no ` +

@@ -52,7 +52,9 @@ func ServeStdio(ctx context.Context, s *mcpserver.MCPServer, in io.Reader, out i
 		log:      log,
 		session:  newStdioSession(),
 		inflight: map[string]*stdioRequest{},
+		calls:    map[string]chan message{},
 	}
+	c.session.conn = c
 	if err := s.RegisterSession(ctx, c.session); err != nil {
 		return fmt.Errorf("serving MCP on stdio: %w (only one stdio server may run at a time)", err)
 	}
@@ -108,6 +110,48 @@ type stdioConn struct {
 	inflight    map[string]*stdioRequest // by idKey
 	initialized bool                     // initialize was answered
 	version     string                   // negotiated by initialize
+	calls       map[string]chan message  // our requests to the client awaiting a response, by idKey
+	lastCall    atomic.Int64
+}
+
+// call sends the client a request (such as elicitation/create) and decodes its result
+// into result. It returns when the response arrives or ctx is done.
+func (c *stdioConn) call(ctx context.Context, method string, params, result any) error {
+	id := fmt.Sprintf("wassette-%d", c.lastCall.Add(1))
+	req, err := json.Marshal(struct {
+		JSONRPC string `json:"jsonrpc"`
+		ID      string `json:"id"`
+		Method  string `json:"method"`
+		Params  any    `json:"params"`
+	}{"2.0", id, method, params})
+	if err != nil {
+		return err
+	}
+	rawID, _ := json.Marshal(id)
+	key := idKey(rawID)
+	reply := make(chan message, 1)
+	c.mu.Lock()
+	c.calls[key] = reply
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.calls, key)
+		c.mu.Unlock()
+	}()
+	c.write(req)
+	select {
+	case m := <-reply:
+		if len(m.Error) > 0 && string(m.Error) != "null" {
+			var e mcp.JSONRPCErrorDetails
+			if json.Unmarshal(m.Error, &e) != nil {
+				return fmt.Errorf("the client answered %s with an unreadable error", method)
+			}
+			return fmt.Errorf("the client answered %s with error %d: %s", method, e.Code, e.Message)
+		}
+		return json.Unmarshal(m.Result, result)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // stdioRequest is a request being served.
@@ -200,7 +244,16 @@ func (c *stdioConn) handle(raw []byte, answer func([]byte), noAnswer ...func()) 
 		c.respond(raw, nil, answer, none)
 		return
 	case m.Method == "" && m.hasID() && (len(m.Result) > 0 || len(m.Error) > 0):
-		// A response to one of our requests (mcp-go sends none on stdio); nothing to do.
+		// A response to one of our requests (see call); one to nothing we asked is dropped.
+		c.mu.Lock()
+		reply := c.calls[idKey(m.ID)]
+		c.mu.Unlock()
+		if reply != nil {
+			select {
+			case reply <- m:
+			default:
+			}
+		}
 		none()
 		return
 	case m.Method == "":
@@ -336,6 +389,7 @@ func readMessages(in io.Reader, handle func([]byte), oversize func(int), log *sl
 
 // stdioSession is the one session of a stdio server.
 type stdioSession struct {
+	conn        *stdioConn
 	notes       chan mcp.JSONRPCNotification
 	initialized atomic.Bool
 
@@ -353,6 +407,16 @@ func (s *stdioSession) SessionID() string                                   { re
 func (s *stdioSession) NotificationChannel() chan<- mcp.JSONRPCNotification { return s.notes }
 func (s *stdioSession) Initialize()                                         { s.initialized.Store(true) }
 func (s *stdioSession) Initialized() bool                                   { return s.initialized.Load() }
+
+// RequestElicitation sends the client elicitation/create (mcp-go calls it, as for URL-mode
+// elicitation) and waits for its answer.
+func (s *stdioSession) RequestElicitation(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	var res mcp.ElicitationResult
+	if err := s.conn.call(ctx, string(mcp.MethodElicitationCreate), req.Params, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
 
 func (s *stdioSession) GetClientInfo() mcp.Implementation {
 	s.mu.Lock()

@@ -33,7 +33,7 @@ const (
 // no component can declare a tool under one of these names.
 func BuiltinToolNames() []string {
 	names := []string{
-		ListSecretsTool, SetSecretTool, DeleteSecretTool,
+		ListSecretsTool, SetSecretTool, DeleteSecretTool, RequestSecretTool,
 		LoadComponentTool, UnloadComponentTool, ListComponentsTool,
 		GetPolicyTool,
 		GrantStoragePermissionTool, GrantNetworkPermissionTool, GrantEnvironmentVariablePermissionTool,
@@ -125,7 +125,8 @@ const listComponentsOutputSchema = `{
       "items": {
         "type": "object",
         "properties": {` + componentInfoProperties + `,
-          "loaded_at": {"type": "string", "description": "When the component was loaded (RFC 3339)."}
+          "loaded_at": {"type": "string", "description": "When the component was loaded (RFC 3339)."},
+          "declared_secrets": ` + declaredSecretsSchema + `
         },
         "required": ["component_id", "source", "digest", "size", "tools", "loaded_at"]
       }
@@ -167,6 +168,9 @@ type ComponentSummary struct {
 	Size        int64         `json:"size"`
 	Tools       []ToolSummary `json:"tools"`
 	LoadedAt    string        `json:"loaded_at"`
+	// DeclaredSecrets are the secrets the component declares it needs, each saying
+	// whether it is missing.
+	DeclaredSecrets []DeclaredSecret `json:"declared_secrets,omitempty"`
 }
 
 // ListComponentsOutput is the structured content of a list-components result.
@@ -187,8 +191,9 @@ type Components struct {
 	log      *slog.Logger
 	environ  func() []string // the host environment get-policy shows
 
-	mu         sync.Mutex            // serialises Refresh
-	registered map[string]registered // component tools on s, by name
+	mu             sync.Mutex            // serialises Refresh
+	registered     map[string]registered // component tools on s, by name
+	secretRequests *SecretRequests       // asks for missing declared secrets; nil: calls run without
 
 	syncMu      sync.Mutex
 	lastSyncErr string // the last Sync error logged, so Watch logs each one once
@@ -379,9 +384,11 @@ func (c *Components) list(context.Context, map[string]string) *mcp.CallToolResul
 			ComponentID: info.ID, Source: info.Source, Digest: info.Digest, Size: info.Size,
 			Tools: summaries(info), LoadedAt: info.LoadedAt.UTC().Format(time.RFC3339),
 		}
+		s.DeclaredSecrets = c.declaredSecrets(info)
 		out.Components = append(out.Components, s)
 		fmt.Fprintf(&text, "\n%s: %s (%s), tool%s %s", s.ComponentID, s.Source, s.Digest, plural(len(s.Tools)),
 			list(toolNames(s.Tools)))
+		text.WriteString(missingText(s.DeclaredSecrets))
 	}
 	return mcp.NewToolResultStructured(out, text.String())
 }
@@ -475,7 +482,7 @@ func (c *Components) Refresh() {
 
 // signature is what the model sees of a component tool.
 func signature(t component.Tool) string {
-	return t.ComponentID + "\x00" + t.Description + "\x00" + string(t.InputSchema)
+	return t.ComponentID + "\x00" + t.Description + "\x00" + string(t.InputSchema) + "\x00" + string(t.OutputSchema)
 }
 
 // componentTool is the MCP tool for one tool of a component: its declared name,
@@ -483,6 +490,7 @@ func signature(t component.Tool) string {
 // what the tool does.
 func (c *Components) componentTool(t component.Tool) server.ServerTool {
 	tool := mcp.NewToolWithRawSchema(t.Name, t.Description, t.InputSchema)
+	tool.RawOutputSchema = t.OutputSchema // a WASI 0.2 component's {"result": ...}
 	tool.Annotations = hints{
 		title:       fmt.Sprintf("%s (component %q)", t.Name, t.ComponentID),
 		destructive: true, openWorld: true,
@@ -511,6 +519,9 @@ func (c *Components) callHandler(name, componentID string) server.ToolHandlerFun
 		} else if !strings.HasPrefix(s, "{") || !json.Valid(raw) {
 			return toolError("the arguments of %s must be a JSON object matching its input schema, got %s", name, jsonKind(raw)), nil
 		}
+		if res, err := c.missingSecrets(ctx, name, componentID); res != nil || err != nil {
+			return res, err
+		}
 		r, err := c.mgr.Call(ctx, name, raw)
 		if r.ComponentID != "" {
 			id = r.ComponentID
@@ -525,7 +536,11 @@ func (c *Components) callHandler(name, componentID string) server.ToolHandlerFun
 		case r.IsError:
 			return toolError("%s", r.Text), nil
 		}
-		return mcp.NewToolResultText(r.Text), nil
+		res = mcp.NewToolResultText(r.Text)
+		if r.Structured {
+			res.RawStructuredContent = r.Output
+		}
+		return res, nil
 	}
 }
 

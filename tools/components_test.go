@@ -24,6 +24,7 @@ import (
 	"github.com/wassette/wassette/internal/policyview"
 	"github.com/wassette/wassette/internal/wasmtest"
 	"github.com/wassette/wassette/policy"
+	"github.com/wassette/wassette/secretpage"
 	"github.com/wassette/wassette/secretstore"
 )
 
@@ -104,6 +105,9 @@ func newCompHarness(t *testing.T, environ ...string) *compHarness {
 	RegisterSecrets(s, store, log)
 	comps := RegisterComponents(s, mgr, policies, store, log)
 	comps.environ = func() []string { return environ }
+	pages := secretpage.New(secretpage.Config{Store: store, Log: log})
+	t.Cleanup(func() { pages.Close() })
+	comps.RequireDeclaredSecrets(RegisterRequestSecret(s, pages, store, mgr, log))
 	c, err := client.NewInProcessClient(s)
 	if err != nil {
 		t.Fatal(err)
@@ -275,6 +279,7 @@ func TestComponentToolHints(t *testing.T) {
 		ListSecretsTool:                         {true, false, true, false},
 		SetSecretTool:                           {false, false, true, false},
 		DeleteSecretTool:                        {false, true, false, false},
+		RequestSecretTool:                       {false, false, false, false},
 		"echo":                                  {false, true, false, true}, // components: conservative
 		"env":                                   {false, true, false, true},
 	}

@@ -3,7 +3,8 @@
 //
 // Tools are grouped by concern, one file each: secrets.go holds the per-component secret
 // tools, components.go the tools that load, unload and list components (and the MCP
-// tools of the loaded components themselves), policy.go the permission tools. Every
+// tools of the loaded components themselves), policy.go the permission tools, and
+// request_secret.go request-secret and the check of the secrets a component declares. Every
 // built-in tool states all of its annotation hints explicitly, takes its arguments as a
 // flat JSON object that is checked here rather than trusted, answers bad input with a
 // tool result marked isError whose message tells the model what to fix, returns both

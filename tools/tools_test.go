@@ -17,6 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/wassette/wassette/secretpage"
 	"github.com/wassette/wassette/secretstore"
 )
 
@@ -29,7 +30,9 @@ func allTools(t *testing.T) []server.ServerTool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return SecretTools(store, nil)
+	pages := secretpage.New(secretpage.Config{Store: store})
+	t.Cleanup(func() { pages.Close() })
+	return append(SecretTools(store, nil), NewSecretRequests(nil, pages, store, nil, nil).Tool())
 }
 
 // TestToolSnapshots compares what the model sees of each tool (name, description,

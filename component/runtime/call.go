@@ -78,16 +78,23 @@ func (r Result) IsError() bool { return r.ExitCode != 0 }
 // returns the tools it declares, validated by ParseTools. Callers should
 // cache the result rather than describe at every start.
 func (m *Module) Describe(ctx context.Context) ([]Tool, error) {
+	d, err := m.Description(ctx)
+	return d.Tools, err
+}
+
+// Description is Describe with the secrets the module declares, validated by
+// ParseDescription.
+func (m *Module) Description(ctx context.Context) (Description, error) {
 	lim := m.rt.limits
 	lim.Timeout = m.rt.describeTimeout
 	out, err := m.exec(ctx, DescribeFlag, nil, sandbox{}, lim)
 	if err != nil {
-		return nil, fmt.Errorf("describe the module's tools: %w", err)
+		return Description{}, fmt.Errorf("describe the module's tools: %w", err)
 	}
 	if out.exitCode != 0 {
-		return nil, fmt.Errorf("%w: running the module with %s failed with exit code %d: %s", ErrProtocol, DescribeFlag, out.exitCode, excerpt(out.stderr))
+		return Description{}, fmt.Errorf("%w: running the module with %s failed with exit code %d: %s", ErrProtocol, DescribeFlag, out.exitCode, excerpt(out.stderr))
 	}
-	return ParseTools(out.stdout)
+	return ParseDescription(out.stdout)
 }
 
 // Call runs tool in a fresh instance of the module, with args (a JSON object;

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+
+	"github.com/wassette/wassette/component/secretdecl"
 )
 
 // DescribeFlag is the single argument (after the program name) with which a
@@ -47,53 +49,75 @@ func validToolName(name string) error {
 	return nil
 }
 
+// Description is what a module declares for DescribeFlag: its tools, and the secrets
+// they need (see package secretdecl).
+type Description struct {
+	Tools   []Tool
+	Secrets []secretdecl.Secret
+}
+
 // ParseTools parses and strictly validates a tool declaration document, the
+// JSON a module prints for DescribeFlag, and returns its tools. See
+// ParseDescription.
+func ParseTools(doc []byte) ([]Tool, error) {
+	d, err := ParseDescription(doc)
+	return d.Tools, err
+}
+
+// ParseDescription parses and strictly validates a tool declaration document, the
 // JSON a module prints for DescribeFlag:
 //
-//	{"tools":[{"name":"...","description":"...","inputSchema":{"type":"object",...}}]}
+//	{"tools":[{"name":"...","description":"...","inputSchema":{"type":"object",...}}],
+//	 "secrets":[{"key":"API_KEY","description":"...","tools":["..."]}]}
 //
-// Callers that cache the result of Module.Describe can use it to re-validate
-// the cached document. Errors wrap ErrProtocol.
-func ParseTools(doc []byte) ([]Tool, error) {
+// "secrets" is optional. Callers that cache the result of Module.Description can use
+// it to re-validate the cached document. Errors wrap ErrProtocol.
+func ParseDescription(doc []byte) (Description, error) {
 	var d struct {
-		Tools *[]json.RawMessage `json:"tools"`
+		Tools   *[]json.RawMessage  `json:"tools"`
+		Secrets []secretdecl.Secret `json:"secrets"`
 	}
 	if err := strictUnmarshal(doc, &d); err != nil {
-		return nil, fmt.Errorf("%w: the tool declaration document is invalid: %v", ErrProtocol, err)
+		return Description{}, fmt.Errorf("%w: the tool declaration document is invalid: %v", ErrProtocol, err)
 	}
 	if d.Tools == nil {
-		return nil, fmt.Errorf(`%w: the tool declaration document has no "tools" array`, ErrProtocol)
+		return Description{}, fmt.Errorf(`%w: the tool declaration document has no "tools" array`, ErrProtocol)
 	}
 	if len(*d.Tools) == 0 {
-		return nil, fmt.Errorf("%w: the module declares no tools", ErrProtocol)
+		return Description{}, fmt.Errorf("%w: the module declares no tools", ErrProtocol)
 	}
 	if len(*d.Tools) > maxTools {
-		return nil, fmt.Errorf("%w: the module declares %d tools, more than the maximum of %d", ErrProtocol, len(*d.Tools), maxTools)
+		return Description{}, fmt.Errorf("%w: the module declares %d tools, more than the maximum of %d", ErrProtocol, len(*d.Tools), maxTools)
 	}
 	tools := make([]Tool, 0, len(*d.Tools))
 	seen := make(map[string]bool, len(*d.Tools))
+	names := make([]string, 0, len(*d.Tools))
 	for i, raw := range *d.Tools {
 		var t Tool
 		if err := strictUnmarshal(raw, &t); err != nil {
-			return nil, fmt.Errorf("%w: tool #%d: %v", ErrProtocol, i, err)
+			return Description{}, fmt.Errorf("%w: tool #%d: %v", ErrProtocol, i, err)
 		}
 		if err := validToolName(t.Name); err != nil {
-			return nil, fmt.Errorf("%w: tool #%d: %v", ErrProtocol, i, err)
+			return Description{}, fmt.Errorf("%w: tool #%d: %v", ErrProtocol, i, err)
 		}
 		if seen[t.Name] {
-			return nil, fmt.Errorf("%w: tool name %q is declared more than once", ErrProtocol, t.Name)
+			return Description{}, fmt.Errorf("%w: tool name %q is declared more than once", ErrProtocol, t.Name)
 		}
 		seen[t.Name] = true
+		names = append(names, t.Name)
 		if t.Description == "" {
-			return nil, fmt.Errorf(`%w: tool %q has no "description"`, ErrProtocol, t.Name)
+			return Description{}, fmt.Errorf(`%w: tool %q has no "description"`, ErrProtocol, t.Name)
 		}
 		if err := checkSchema(t.InputSchema); err != nil {
-			return nil, fmt.Errorf(`%w: tool %q: "inputSchema" %v`, ErrProtocol, t.Name, err)
+			return Description{}, fmt.Errorf(`%w: tool %q: "inputSchema" %v`, ErrProtocol, t.Name, err)
 		}
 		t.InputSchema = compact(t.InputSchema)
 		tools = append(tools, t)
 	}
-	return tools, nil
+	if err := secretdecl.Check(d.Secrets, names); err != nil {
+		return Description{}, fmt.Errorf(`%w: "secrets": %v`, ErrProtocol, err)
+	}
+	return Description{Tools: tools, Secrets: d.Secrets}, nil
 }
 
 func checkSchema(schema json.RawMessage) error {

@@ -33,6 +33,7 @@ Secrets are stored per component in <secrets-dir>/<component-id>.yaml (mode 0600
 allowed host variables, but only a module you approved ('wassette component load' by you,
 or 'wassette component approve'). Changes take effect on the next tool call of a running
 server.`
+	a.addEncryptionCommands(c)
 	return c
 }
 

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/wassette/wassette/component/consent"
+	"github.com/wassette/wassette/component/cmrun"
 	"github.com/wassette/wassette/component/loader"
 	"github.com/wassette/wassette/component/registry"
 	"github.com/wassette/wassette/component/runtime"
@@ -92,7 +93,8 @@ type Config struct {
 type Manager struct {
 	cfg     Config
 	log     *slog.Logger
-	rt      *runtime.Runtime
+	rt      *runtime.Runtime // preview1 modules
+	cmrt    *cmrun.Runtime   // WASI 0.2 components
 	reg     *registry.Registry
 	consent *consent.Store
 	slots   chan struct{} // one element per call running
@@ -115,11 +117,11 @@ const folderSettle = 2 * time.Second
 // restart (from the on-disk cache), and at once when it is loaded.
 type loaded struct {
 	meta    registry.Metadata
-	tools   []runtime.Tool
+	tools   []Tool
 	secrets []secretdecl.Secret // the secrets it declares it needs
 
 	once   sync.Once
-	module *runtime.Module
+	module module
 	err    error
 }
 
@@ -143,6 +145,9 @@ type Info struct {
 type Tool struct {
 	ComponentID string
 	runtime.Tool
+	// OutputSchema is the JSON Schema of the tool's structured result, for a
+	// WASI 0.2 component; nil for a preview1 module.
+	OutputSchema json.RawMessage
 }
 
 // Open returns a Manager over the components in cfg.Dir: those loaded before, by this
@@ -169,17 +174,24 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start the WebAssembly runtime: %w", err)
 	}
+	// Both runtimes may share the cache folder: entries are keyed by content.
+	cmrt, err := cmrun.New(ctx, cmrun.Config{CacheDir: cfg.CacheDir, Logger: log, Limits: cfg.Limits})
+	if err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("start the component runtime: %w", err)
+	}
 	cons, err := consent.Open(cfg.Secrets.Dir())
 	if err != nil {
 		rt.Close(ctx)
+		cmrt.Close(ctx)
 		return nil, err
 	}
 	if cfg.MaxConcurrentCalls <= 0 {
 		cfg.MaxConcurrentCalls = goruntime.NumCPU()
 	}
-	m := &Manager{cfg: cfg, log: log, rt: rt, reg: reg, consent: cons, slots: make(chan struct{}, cfg.MaxConcurrentCalls)}
+	m := &Manager{cfg: cfg, log: log, rt: rt, cmrt: cmrt, reg: reg, consent: cons, slots: make(chan struct{}, cfg.MaxConcurrentCalls)}
 	if _, err := m.Sync(); err != nil {
-		rt.Close(ctx)
+		m.Close(ctx)
 		return nil, err
 	}
 	return m, nil
@@ -188,8 +200,10 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 // Guard returns the guard of wassette's own folders that grants must pass.
 func (m *Manager) Guard() *policy.Guard { return m.cfg.Guard }
 
-// Close stops calls in progress and releases the runtime.
-func (m *Manager) Close(ctx context.Context) error { return m.rt.Close(ctx) }
+// Close stops calls in progress and releases the runtimes.
+func (m *Manager) Close(ctx context.Context) error {
+	return errors.Join(m.rt.Close(ctx), m.cmrt.Close(ctx))
+}
 
 // Sync brings the Manager up to date with the components folder, which another
 // process (the CLI) may have changed. It reports whether any component was added,
@@ -222,7 +236,7 @@ func (m *Manager) Sync() (changed bool, err error) {
 			next[meta.ID] = cur
 			continue
 		}
-		d, err := runtime.ParseDescription(meta.Tools)
+		d, err := parseDescription(meta.Tools)
 		if err != nil {
 			m.log.Warn("component skipped: its recorded tools are invalid; load it again", "component", meta.ID, "err", err)
 			continue
@@ -310,35 +324,13 @@ func (m *Manager) Load(ctx context.Context, uri string, opts LoadOptions) (Info,
 	if err != nil {
 		return Info{}, err
 	}
-	mod, err := m.rt.Compile(ctx, f.Data)
+	mod, d, err := m.compile(ctx, f.ID, f.Data, true)
 	if err != nil {
 		return Info{}, fmt.Errorf("load %s: %w", f.Source, err)
 	}
-	release, err := m.acquire(ctx, f.ID, 0) // describe runs the module, like a call
-	if err != nil {
-		mod.Close(ctx)
-		return Info{}, fmt.Errorf("load %s: %w", f.Source, err)
-	}
-	d, err := mod.Description(ctx)
-	release()
-	if err == nil {
-		d.Secrets, err = declaredSecrets(f.Data, d)
-	}
-	if err != nil {
-		mod.Close(ctx)
-		return Info{}, fmt.Errorf("load %s: %w", f.Source, err)
-	}
-	tools := d.Tools
-	doc, err := json.Marshal(struct {
-		Tools   []runtime.Tool      `json:"tools"`
-		Secrets []secretdecl.Secret `json:"secrets,omitempty"`
-	}{tools, d.Secrets})
-	if err != nil {
-		mod.Close(ctx)
-		return Info{}, err
-	}
-	c := &loaded{meta: registry.Metadata{ID: f.ID}, tools: tools, secrets: d.Secrets, module: mod} // ID for clash messages
-	c.once.Do(func() {})                                                                           // compiled already
+	tools, secrets, doc := d.Tools, d.Secrets, d.doc
+	c := &loaded{meta: registry.Metadata{ID: f.ID}, tools: tools, secrets: secrets, module: mod} // ID for clash messages
+	c.once.Do(func() {})                                                                         // compiled already
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -491,7 +483,8 @@ func (m *Manager) Tools() []Tool {
 	out := make([]Tool, 0, len(m.tools))
 	for _, c := range m.comps {
 		for _, t := range c.tools {
-			out = append(out, Tool{ComponentID: c.meta.ID, Tool: t})
+			t.ComponentID = c.meta.ID
+			out = append(out, t)
 		}
 	}
 	slices.SortFunc(out, func(a, b Tool) int { return strings.Compare(a.Name, b.Name) })
@@ -517,9 +510,13 @@ func (c *loaded) release() {
 // version recorded them.
 func (m *Manager) info(c *loaded) Info {
 	rec, err := m.consent.Get(c.meta.ID)
+	tools := make([]runtime.Tool, len(c.tools))
+	for i, t := range c.tools {
+		tools[i] = t.Tool
+	}
 	return Info{
 		ID: c.meta.ID, Source: loader.SafeSource(c.meta.Source), Digest: c.meta.Digest, Size: c.meta.Size,
-		LoadedAt: c.meta.LoadedAt, Tools: slices.Clone(c.tools), Secrets: slices.Clone(c.secrets),
+		LoadedAt: c.meta.LoadedAt, Tools: tools, Secrets: slices.Clone(c.secrets),
 		Approved: err == nil && rec.Approves(c.meta.Digest),
 	}
 }
@@ -580,11 +577,15 @@ type Result struct {
 	// hand it to the model.
 	Text string
 	// Output is the tool's JSON output, redacted like Text; nil on error or if
-	// redaction broke the JSON.
+	// redaction broke the JSON. For a WASI 0.2 component it is the structured
+	// result, {"result": ...}, and Structured reports it.
 	Output json.RawMessage
 	// Consent says whether the module that ran is approved to receive the component's
 	// secrets; if not, Consent.Withheld lists what it ran without.
 	Consent Consent
+	// Structured reports that Output is a structured result that matches the
+	// tool's OutputSchema (a WASI 0.2 component's).
+	Structured bool
 }
 
 // Consent is whether the module loaded under an ID may receive the ID's secrets and
@@ -662,22 +663,17 @@ func (m *Manager) Call(ctx context.Context, tool string, args json.RawMessage) (
 	defer release()
 	// Every value the component could hold is hidden, also those withheld from it.
 	red := newRedactor(sb.full)
-	res, err := mod.Call(ctx, tool, args, sb.opts)
+	res, err := mod.call(ctx, tool, args, sb.opts)
 	if err != nil {
 		// The error may quote the module's stderr (after a crash): redacted like Text.
 		return Result{}, red.redactError(fmt.Errorf("component %s: %w", compid.Quote(id), err)) // err names the tool
 	}
-	out := Result{ComponentID: id, IsError: res.IsError(), Consent: sb.consent}
+	out := Result{ComponentID: id, IsError: res.isError, Text: red.redact(res.text), Consent: sb.consent}
 	if out.IsError {
-		out.Text = red.redact(strings.TrimSpace(res.Stderr))
-		if out.Text == "" {
-			out.Text = fmt.Sprintf("the tool failed with exit code %d and no message", res.ExitCode)
-		}
 		return out, nil
 	}
-	out.Text = red.redact(string(res.Output))
-	if json.Valid([]byte(out.Text)) {
-		out.Output = json.RawMessage(out.Text)
+	if o := red.redact(string(res.output)); res.output != nil && json.Valid([]byte(o)) {
+		out.Output, out.Structured = json.RawMessage(o), res.structured
 	}
 	return out, nil
 }
@@ -719,7 +715,7 @@ func (m *Manager) acquire(ctx context.Context, id string, timeout time.Duration)
 
 // module returns c's compiled module, compiling it on first use after a restart. The
 // compilation is not tied to the first caller's context: its result is shared.
-func (m *Manager) module(c *loaded) (*runtime.Module, error) {
+func (m *Manager) module(c *loaded) (module, error) {
 	c.once.Do(func() {
 		wasm, err := m.reg.Wasm(c.meta.ID)
 		if err != nil {
@@ -732,7 +728,7 @@ func (m *Manager) module(c *loaded) (*runtime.Module, error) {
 			c.err = errReplaced
 			return
 		}
-		c.module, c.err = m.rt.Compile(context.Background(), wasm)
+		c.module, _, c.err = m.compile(context.Background(), c.meta.ID, wasm, false)
 	})
 	if c.err != nil {
 		return nil, fmt.Errorf("component %s: %w", compid.Quote(c.meta.ID), c.err)

@@ -22,15 +22,16 @@
 //	      memory: "256Mi"
 //	      timeout: "30s"
 //
-// Unknown fields and bad values are errors that name the file and what is wrong.
+// Unknown fields and bad values are errors that name the file, the line and column, and
+// what is wrong, and never quote a value: a policy may hold secrets.
 package policy
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -39,6 +40,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/wassette/wassette/internal/strictyaml"
 	"github.com/wassette/wassette/secretstore"
 )
 
@@ -121,22 +123,28 @@ type Limits struct {
 // New returns an empty policy of the current version.
 func New() *Policy { return &Policy{Version: Version} }
 
-// Parse reads a policy from data. name, usually the file's path, prefixes errors.
+// Parse reads a policy from data. name, usually the file's path, prefixes errors. Every
+// scalar reads as its exact text; anchors, aliases, tags, merge keys, unknown or repeated
+// fields and bad values are errors that say where they are (line and column) and never
+// quote a value of the file.
 func Parse(name string, data []byte) (*Policy, error) {
 	p := New()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(p); err != nil {
-		if errors.Is(err, io.EOF) {
-			return New(), nil // empty file
-		}
-		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	root, err := strictyaml.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if root == nil {
+		return p, nil // empty file
+	}
+	d := decoder{at: map[string]*yaml.Node{}}
+	if err := d.decode(root, reflect.ValueOf(p).Elem(), ""); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if p.Version == "" {
 		p.Version = Version
 	}
-	if err := p.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	if pr := p.check(); pr != nil {
+		return nil, fmt.Errorf("%s: %w", name, strictyaml.At(d.node(pr.field), "%s %s", pr.field, pr.msg))
 	}
 	return p, nil
 }
@@ -160,44 +168,66 @@ var (
 	memRe  = regexp.MustCompile(`^([0-9]+)(Ki|Mi|Gi|k|M|G)?$`)
 )
 
-// Validate checks every field and reports the first problem.
+// Validate checks every field and reports the first problem. The error names the field
+// and never quotes its value.
 func (p *Policy) Validate() error {
+	if pr := p.check(); pr != nil {
+		return fmt.Errorf("%s %s", pr.field, pr.msg)
+	}
+	return nil
+}
+
+// problem is what is wrong with one field: msg completes a sentence that starts with
+// the field's path, and never holds its value.
+type problem struct{ field, msg string }
+
+func bad(field string, err error) *problem { return &problem{field, err.Error()} }
+
+// check returns the first problem of the policy, or nil.
+func (p *Policy) check() *problem {
 	if p.Version != Version {
-		return fmt.Errorf("version %q is not supported; use %q", p.Version, Version)
+		return &problem{"version", fmt.Sprintf("is not supported; this wassette reads version %q", Version)}
 	}
 	for i, s := range p.Permissions.Storage.Allow {
-		if err := ValidateStorageURI(s.URI); err != nil {
-			return fmt.Errorf("permissions.storage.allow[%d]: %w", i, err)
+		f := fmt.Sprintf("permissions.storage.allow[%d]", i)
+		if err := checkStorageURI(s.URI); err != nil {
+			return bad(f+".uri", err)
 		}
 		if len(s.Access) == 0 {
-			return fmt.Errorf("permissions.storage.allow[%d] (%s): access is empty; use [read] or [read, write]", i, s.URI)
+			return &problem{f + ".access", "is empty; use [read] or [read, write]"}
 		}
-		for _, a := range s.Access {
+		for j, a := range s.Access {
 			if a != Read && a != Write {
-				return fmt.Errorf("permissions.storage.allow[%d] (%s): access %q is not read or write", i, s.URI, a)
+				return &problem{fmt.Sprintf("%s.access[%d]", f, j), "is not read or write"}
 			}
 		}
 	}
 	for i, n := range p.Permissions.Network.Allow {
-		if err := ValidateHost(n.Host); err != nil {
-			return fmt.Errorf("permissions.network.allow[%d]: %w", i, err)
+		if err := checkHost(n.Host); err != nil {
+			return bad(fmt.Sprintf("permissions.network.allow[%d].host", i), err)
 		}
 	}
-	seen := map[string]bool{}
+	first := map[string]int{}
 	for i, e := range p.Permissions.Environment.Allow {
-		if err := validateEnv(e.Key, e.Value); err != nil {
-			return fmt.Errorf("permissions.environment.allow[%d]: %w", i, err)
+		f := fmt.Sprintf("permissions.environment.allow[%d]", i)
+		if err := secretstore.ValidateKey(e.Key); err != nil {
+			// variables and secrets share one name rule: they merge into one environment
+			return &problem{f + ".key", "is not a valid variable name: " +
+				strings.TrimPrefix(err.Error(), secretstore.ErrInvalidKey.Error()+": ")}
 		}
-		if seen[e.Key] {
-			return fmt.Errorf("permissions.environment.allow[%d]: key %q is listed twice", i, e.Key)
+		if e.Value != nil && (strings.IndexByte(*e.Value, 0) >= 0 || !utf8.ValidString(*e.Value)) {
+			return &problem{f + ".value", "must be UTF-8 text without NUL bytes"}
 		}
-		seen[e.Key] = true
+		if j, dup := first[e.Key]; dup {
+			return &problem{f + ".key", fmt.Sprintf("names the same variable as permissions.environment.allow[%d]", j)}
+		}
+		first[e.Key] = i
 	}
-	if _, err := p.MemoryLimit(); err != nil {
-		return err
+	if _, err := parseMemory(p.Permissions.Resources.Limits.Memory); err != nil {
+		return bad("permissions.resources.limits.memory", err)
 	}
-	if _, err := p.Timeout(); err != nil {
-		return err
+	if _, err := parseTimeout(p.Permissions.Resources.Limits.Timeout); err != nil {
+		return bad("permissions.resources.limits.timeout", err)
 	}
 	return nil
 }
@@ -215,12 +245,19 @@ func validateEnv(key string, value *string) error {
 
 // ValidateStorageURI checks an fs:// URI naming an absolute folder.
 func ValidateStorageURI(uri string) error {
+	if err := checkStorageURI(uri); err != nil {
+		return fmt.Errorf("storage URI %q %w", uri, err)
+	}
+	return nil
+}
+
+func checkStorageURI(uri string) error {
 	path, ok := strings.CutPrefix(uri, "fs://")
 	if !ok || !strings.HasPrefix(path, "/") {
-		return fmt.Errorf("storage URI %q must be fs:// followed by an absolute path, like fs:///home/me/data", uri)
+		return errors.New("must be fs:// followed by an absolute path, like fs:///home/me/data")
 	}
 	if strings.IndexByte(path, 0) >= 0 {
-		return fmt.Errorf("storage URI %q contains a NUL byte", uri)
+		return errors.New("contains a NUL byte")
 	}
 	return nil
 }
@@ -238,12 +275,19 @@ func StorageURI(s string) (string, error) {
 // ValidateHost checks a network grant: a host name or IP address, optionally with a port,
 // or "*." and a domain.
 func ValidateHost(host string) error {
+	if err := checkHost(host); err != nil {
+		return fmt.Errorf("host %q %w", host, err)
+	}
+	return nil
+}
+
+func checkHost(host string) error {
 	if !hostRe.MatchString(host) {
-		return fmt.Errorf("host %q is not a host name with an optional :port (like api.example.com, *.example.com or 127.0.0.1:8080)", host)
+		return errors.New("is not a host name with an optional :port (like api.example.com, *.example.com or 127.0.0.1:8080)")
 	}
 	if _, port, ok := strings.Cut(host, ":"); ok {
 		if n, _ := strconv.Atoi(port); n < 1 || n > 65535 {
-			return fmt.Errorf("host %q: port must be 1 to 65535", host)
+			return errors.New("has a port outside 1 to 65535")
 		}
 	}
 	return nil
@@ -251,13 +295,9 @@ func ValidateHost(host string) error {
 
 // MemoryLimit returns the memory limit in bytes, or 0 if the policy sets none.
 func (p *Policy) MemoryLimit() (uint64, error) {
-	s := p.Permissions.Resources.Limits.Memory
-	if s == "" {
-		return 0, nil
-	}
-	n, err := ParseMemory(s)
+	n, err := parseMemory(p.Permissions.Resources.Limits.Memory)
 	if err != nil {
-		return 0, fmt.Errorf("permissions.resources.limits.memory: %w", err)
+		return 0, fmt.Errorf("permissions.resources.limits.memory %w", err)
 	}
 	return n, nil
 }
@@ -265,27 +305,49 @@ func (p *Policy) MemoryLimit() (uint64, error) {
 // ParseMemory reads a memory size: a byte count with an optional suffix Ki, Mi, Gi
 // (powers of 1024) or k, M, G (powers of 1000), more than 0 and at most 4Gi.
 func ParseMemory(s string) (uint64, error) {
+	if s == "" {
+		return 0, errors.New("memory size is empty: use a byte count with an optional suffix, like 64Mi")
+	}
+	n, err := parseMemory(s)
+	if err != nil {
+		return 0, fmt.Errorf("memory size %q %w", s, err)
+	}
+	return n, nil
+}
+
+// parseMemory is ParseMemory with "" for no limit (0), and errors that do not quote s.
+func parseMemory(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
 	m := memRe.FindStringSubmatch(s)
 	if m == nil {
-		return 0, fmt.Errorf("memory size %q: use a byte count with an optional suffix, like 64Mi", s)
+		return 0, errors.New("is not a byte count with an optional suffix, like 64Mi")
 	}
 	n, err := strconv.ParseUint(m[1], 10, 64)
 	mult := map[string]uint64{"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}[m[2]]
 	if err != nil || n == 0 || n > (1<<32)/mult {
-		return 0, fmt.Errorf("memory size %q: must be more than 0 and at most 4Gi", s)
+		return 0, errors.New("must be more than 0 and at most 4Gi")
 	}
 	return n * mult, nil
 }
 
 // Timeout returns the call timeout, or 0 if the policy sets none.
 func (p *Policy) Timeout() (time.Duration, error) {
-	s := p.Permissions.Resources.Limits.Timeout
+	d, err := parseTimeout(p.Permissions.Resources.Limits.Timeout)
+	if err != nil {
+		return 0, fmt.Errorf("permissions.resources.limits.timeout %w", err)
+	}
+	return d, nil
+}
+
+func parseTimeout(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("permissions.resources.limits.timeout %q: use a positive duration like 30s", s)
+		return 0, errors.New("is not a positive duration like 30s")
 	}
 	return d, nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/wassette/wassette/internal/strictyaml/yamltest"
 	"github.com/wassette/wassette/policy"
 )
 
@@ -79,24 +80,51 @@ func TestParseWassetteFormat(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
-		{"version: \"2.0\"\n", `version "2.0" is not supported`},
-		{"versoin: \"1.0\"\n", "field versoin not found"},
-		{"permissions:\n  network:\n    allow:\n      - hots: x\n", "field hots not found"},
-		{"permissions:\n  storage:\n    allow:\n      - uri: /tmp\n        access: [read]\n", "must be fs:// followed by an absolute path"},
-		{"permissions:\n  storage:\n    allow:\n      - uri: fs:///tmp\n        access: [exec]\n", `access "exec" is not read or write`},
-		{"permissions:\n  storage:\n    allow:\n      - uri: fs:///tmp\n", "access is empty"},
-		{"permissions:\n  network:\n    allow:\n      - host: \"http://x.com/\"\n", "is not a host name"},
-		{"permissions:\n  network:\n    allow:\n      - host: \"x.com:99999\"\n", "port must be 1 to 65535"},
-		{"permissions:\n  environment:\n    allow:\n      - key: \"A B\"\n", `invalid secret key "A B"`},
-		{"permissions:\n  environment:\n    allow:\n      - key: A\n      - key: A\n", `key "A" is listed twice`},
-		{"permissions:\n  resources:\n    limits:\n      memory: lots\n", `permissions.resources.limits.memory: memory size "lots"`},
-		{"permissions:\n  resources:\n    limits:\n      timeout: -1s\n", `timeout "-1s"`},
-		{"permissions: [\n", "policy.yaml"},
+		{"version: \"2.0\"\n", `line 1, column 10: version is not supported; this wassette reads version "1.0"`},
+		{"versoin: \"1.0\"\n", `line 1, column 1: unknown field "versoin" at the top level; the fields allowed there are version, description, permissions`},
+		{"permissions:\n  netwrk: {}\n", `line 2, column 3: unknown field "netwrk" in permissions; the fields allowed there are storage, network, environment, resources`},
+		{"permissions:\n  network:\n    allow:\n      - hots: x\n", `line 4, column 9: unknown field "hots" in permissions.network.allow[0]; the fields allowed there are host`},
+		{"permissions:\n  network:\n    allow:\n      - \"sk live\": x\n", "line 4, column 9: unknown field (not shown"},
+		{"permissions:\n  network:\n    allow:\n      - host: a\n        host: b\n", "line 5, column 9: the field host appears twice in permissions.network.allow[0] (first on line 4)"},
+		{"permissions:\n  network:\n    allow: api.example.com\n", "line 3, column 12: permissions.network.allow must be a list"},
+		{"permissions:\n  network:\n    allow:\n      - api.example.com\n", "line 4, column 9: permissions.network.allow[0] must be a map of the fields host, not a single value"},
+		{"permissions:\n  network:\n    allow:\n      - host: [a]\n", "line 4, column 15: permissions.network.allow[0].host must be a single value, not a list"},
+		{"permissions: [\n", "line 2: "},
+		{"permissions:\n  storage:\n    allow:\n      - uri: /tmp\n        access: [read]\n", "line 4, column 14: permissions.storage.allow[0].uri must be fs:// followed by an absolute path"},
+		{"permissions:\n  storage:\n    allow:\n      - uri: fs:///tmp\n        access: [exec]\n", "line 5, column 18: permissions.storage.allow[0].access[0] is not read or write"},
+		{"permissions:\n  storage:\n    allow:\n      - uri: fs:///tmp\n", "line 4, column 9: permissions.storage.allow[0].access is empty"},
+		{"permissions:\n  network:\n    allow:\n      - host: \"http://x.com/\"\n", "line 4, column 15: permissions.network.allow[0].host is not a host name"},
+		{"permissions:\n  network:\n    allow:\n      - host: \"x.com:99999\"\n", "line 4, column 15: permissions.network.allow[0].host has a port outside 1 to 65535"},
+		{"permissions:\n  environment:\n    allow:\n      - key: \"A B\"\n", "line 4, column 14: permissions.environment.allow[0].key is not a valid variable name: it contains whitespace"},
+		{"permissions:\n  environment:\n    allow:\n      - key: A\n      - key: A\n", "line 5, column 14: permissions.environment.allow[1].key names the same variable as permissions.environment.allow[0]"},
+		{"permissions:\n  environment:\n    allow:\n      - key: A\n        value: \"a\\0b\"\n", "line 5, column 16: permissions.environment.allow[0].value must be UTF-8 text without NUL bytes"},
+		{"permissions:\n  resources:\n    limits:\n      memory: lots\n", "line 4, column 15: permissions.resources.limits.memory is not a byte count"},
+		{"permissions:\n  resources:\n    limits:\n      timeout: -1s\n", "line 4, column 16: permissions.resources.limits.timeout is not a positive duration"},
+		{"permissions:\n  environment:\n    allow:\n      - key: A\n        value: *v\n", "line 5, column 16: a YAML alias (*name)"},
+		{"permissions:\n  environment:\n    allow:\n      - key: A\n        value: &v x\n", "line 5, column 16: a YAML anchor (&name)"},
+		{"permissions:\n  environment:\n    allow:\n      - key: A\n        value: !v x\n", "line 5, column 16: a YAML tag (!name)"},
+		{"permissions:\n  <<: {network: {}}\n", "line 2, column 3: a YAML merge key (<<)"},
+		{"version: \"1.0\"\n---\nversion: \"1.0\"\n", "line 2: a second YAML document"},
 	} {
 		_, err := policy.Parse("policy.yaml", []byte(tc.src))
-		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "policy.yaml") {
+		if err == nil || !strings.HasPrefix(err.Error(), "policy.yaml: "+tc.want) {
 			t.Errorf("Parse(%q) = %v, want an error naming the file and saying %q", tc.src, err, tc.want)
 		}
+	}
+}
+
+// A scalar reads as its exact text, whatever YAML would make of it elsewhere, and a null
+// leaves the field empty.
+func TestParseExactText(t *testing.T) {
+	p, err := policy.Parse("p", []byte("version: \"1.0\"\ndescription: 1.50\npermissions:\n  environment:\n    allow:\n"+
+		"      - key: A\n        value: 0x10\n      - key: B\n        value: on\n      - key: C\n        value: ~\n"+
+		"      - key: D\n        value: \"\"\n  storage:\n  network:\n    allow:\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := p.Permissions.Environment.Allow
+	if p.Description != "1.50" || *env[0].Value != "0x10" || *env[1].Value != "on" || env[2].Value != nil || *env[3].Value != "" {
+		t.Errorf("scalars not read as their text: %q %+v", p.Description, env)
 	}
 }
 
@@ -204,5 +232,24 @@ func TestStore(t *testing.T) {
 	}
 	if _, _, err := s.Get(""); err == nil {
 		t.Error("empty ID accepted")
+	}
+}
+
+// No error of the reader quotes a value of the file: thousands of hostile policies, each
+// checked for every value it holds.
+func TestParseErrorsQuoteNoValue(t *testing.T) {
+	refused := 0
+	for i, c := range yamltest.Policies(3000, 11) {
+		_, err := policy.Parse("policy.yaml", c.Data)
+		if err == nil {
+			continue
+		}
+		refused++
+		if v, ok := yamltest.Leak(err.Error(), c, yamltest.PolicyVocabulary...); ok {
+			t.Fatalf("case %d: the error quotes %q:\n%s\ninput:\n%s", i, v, err, c.Data)
+		}
+	}
+	if refused < 1000 {
+		t.Errorf("only %d of 3000 hostile policies were refused; the generator has gone soft", refused)
 	}
 }

@@ -15,11 +15,19 @@ import (
 // that long once after writing their fixtures.
 const settle = 2100 * time.Millisecond
 
-func benchStore(b *testing.B) (*secretstore.Store, string) {
+func benchStore(b *testing.B) (*secretstore.Store, string) { return benchStoreOf(b, false) }
+
+// benchStoreOf is benchStore, encrypted at rest (with a key file) if encrypted is set.
+func benchStoreOf(b *testing.B, encrypted bool) (*secretstore.Store, string) {
 	b.Helper()
 	s, err := secretstore.Open(filepath.Join(b.TempDir(), "secrets"))
 	if err != nil {
 		b.Fatal(err)
+	}
+	if encrypted {
+		if _, err := s.EnableEncryption(filepath.Join(b.TempDir(), "key")); err != nil {
+			b.Fatal(err)
+		}
 	}
 	if err := s.Set("weather", vals("API_KEY", "sk-1234567890abcdef", "ENDPOINT_URL", "https://api.weather.com/v1", "TIMEOUT", "30")); err != nil {
 		b.Fatal(err)
@@ -40,8 +48,14 @@ func BenchmarkStat(b *testing.B) {
 }
 
 // BenchmarkLookupCached is one secret lookup whose file has not changed.
-func BenchmarkLookupCached(b *testing.B) {
-	s, _ := benchStore(b)
+func BenchmarkLookupCached(b *testing.B) { lookupCached(b, false) }
+
+// BenchmarkLookupCachedEncrypted is BenchmarkLookupCached with encryption at rest: the
+// same one stat, since the cache holds the opened values.
+func BenchmarkLookupCachedEncrypted(b *testing.B) { lookupCached(b, true) }
+
+func lookupCached(b *testing.B, encrypted bool) {
+	s, _ := benchStoreOf(b, encrypted)
 	time.Sleep(settle)
 	s.Lookup("weather", "API_KEY") // load once; the rest are hits
 	b.ResetTimer()
@@ -91,16 +105,24 @@ func bareWrite(b *testing.B, syncDir bool) {
 	}
 }
 
-// BenchmarkSet is one `secret set` of an existing key: lock, re-read, parse, encode,
-// write, fsync, rename, fsync the folder, unlock.
-func BenchmarkSet(b *testing.B) {
-	s, _ := benchStore(b)
-	v := vals("API_KEY", "sk-1234567890abcdef")
+// BenchmarkSet is one `secret set` that changes an existing key: lock, re-read, parse,
+// encode, write, fsync, rename, fsync the folder, unlock.
+func BenchmarkSet(b *testing.B) { set(b, false) }
+
+// BenchmarkSetEncrypted is BenchmarkSet with encryption at rest: the same, plus the
+// encryption of the new value (the others keep their envelopes).
+func BenchmarkSetEncrypted(b *testing.B) { set(b, true) }
+
+func set(b *testing.B, encrypted bool) {
+	s, _ := benchStoreOf(b, encrypted)
+	v := []map[string]secretstore.Value{vals("API_KEY", "sk-1234567890abcdef"), vals("API_KEY", "sk-fedcba0987654321")}
 	b.ResetTimer()
+	i := 0
 	for b.Loop() {
-		if err := s.Set("weather", v); err != nil {
+		if err := s.Set("weather", v[i%2]); err != nil {
 			b.Fatal(err)
 		}
+		i++
 	}
 }
 

@@ -3,12 +3,21 @@ package secretstore
 import (
 	"strings"
 	"testing"
+
+	"github.com/wassette/wassette/internal/strictyaml/yamltest"
 )
 
-// FuzzParse feeds arbitrary bytes to the secrets-file reader: it must not panic, and
-// whatever it accepts must survive a rewrite unchanged.
+// FuzzParse feeds arbitrary bytes to the secrets-file reader: it must not panic, whatever
+// it accepts must survive a rewrite unchanged, and no error may quote a value (the seeds
+// mark theirs with SECRET, and the check follows that mark through the fuzzer's changes).
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
+		"A: *SECRETalias\n", "A: &SECRETanchor v\nB: *SECRETanchor\n", "PASSWORD: !SECRETtag\n",
+		"TOKEN: &SECRET1 rest\n", "A: ! SECRET2\n", "A: !!str SECRET3\n", "A: !<tag:SECRET,2000:x> y\n",
+		"<<: *SECRET4\n", "<<: {A: SECRET5}\n", "A: x\n<<: [{B: SECRET6}]\n", "&SECRET7 A: b\n",
+		"*SECRET8: b\n", "A: [*SECRET9]\n", "%TAG !e! tag:SECRET,2000:\n---\nA: !e!x y\n",
+		"A: \"SECRET\\q\"\n", "A: \"SECRET\n", "A: SECRET: x\n", "A: @SECRET\n", "\"A SECRET\": x\n",
+		"A: b\n---\nB: SECRET\n",
 		"", "# only a comment\n", "A: b\n", "TIMEOUT: 30\nFLAG: on\nEMPTY:\nT: ~\n",
 		"PEM: |\n  -----BEGIN-----\n  x\n", "A: [1]\n", "A:\n  b: c\n", "A: 1\nA: 2\n",
 		"- x\n", "A: &x y\nB: *x\n", "\"A B\": c\n", "A: \"\\0\"\n", "A: \xff\n", "{A: b}\n",
@@ -20,6 +29,9 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := parseMap("f.yaml", data)
 		if err != nil {
+			if v, ok := yamltest.Leak(err.Error(), yamltest.Case{Data: data, Marker: "SECRET"}); ok {
+				t.Fatalf("the error quotes %q: %v", v, err)
+			}
 			return
 		}
 		out := encode(header(data), m)
@@ -57,7 +69,7 @@ func FuzzKeyValue(f *testing.F) {
 		if kerr != nil || verr != nil {
 			return
 		}
-		hdr := newHeader("fuzz")
+		hdr := newHeader("fuzz", false)
 		m, err := parseMap("f.yaml", encode(hdr, map[string]string{k: v}))
 		if err != nil {
 			t.Fatalf("encoded %q: %q does not parse: %v", k, v, err)

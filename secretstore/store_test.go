@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wassette/wassette/internal/strictyaml/yamltest"
 	"github.com/wassette/wassette/secretstore"
 )
 
@@ -216,16 +217,22 @@ PEM: |
 func TestBadFilesNameFileAndLineNotValues(t *testing.T) {
 	s := open(t)
 	for name, tc := range map[string]struct{ content, want string }{
-		"nested":    {"A: x\nB:\n  inner: " + canary + "\n", "line 3: the value of \"B\" is a nested map"},
-		"list":      {"A: [" + canary + "]\n", "line 1: the value of \"A\" is a list"},
-		"duplicate": {"A: " + canary + "\nB: 2\nA: 3\n", "line 3: key \"A\" appears twice (first on line 1)"},
-		"utf8":      {"A: ok\nB: " + canary + "\xff\n", "line 2: not valid UTF-8"},
-		"top list":  {"- " + canary + "\n", "line 1: expected KEY: value lines, found a list"},
-		"bad key":   {"\"A B\": " + canary + "\n", `line 1: invalid secret key "A B"`},
-		"nul":       {"A: \"" + canary + "\\0\"\n", "line 1: value of \"A\": invalid secret value: it contains a NUL byte"},
-		"alias":     {"A: &x " + canary + "\nB: *x\n", "YAML alias"},
-		"syntax":    {"A: \"" + canary + "\n", "line"},
-		"tab":       {"A:\n\t- " + canary + "\n", "line"},
+		"nested":    {"A: x\nB:\n  inner: " + canary + "\n", "line 3, column 3: the value of \"B\" is a nested map"},
+		"list":      {"A: [" + canary + "]\n", "line 1, column 4: the value of \"A\" is a list"},
+		"duplicate": {"A: " + canary + "\nB: 2\nA: 3\n", "line 3, column 1: key \"A\" appears twice (first on line 1)"},
+		"utf8":      {"A: ok\nB: " + canary + "\xff\n", "line 2, column 31: not valid UTF-8"},
+		"top list":  {"- " + canary + "\n", "line 1, column 1: expected KEY: value lines, found a list"},
+		"bad key":   {"\"A " + canary + "\": x\n", "line 1, column 1: invalid secret key: it contains whitespace"},
+		"nul":       {"A: \"" + canary + "\\0\"\n", "line 1, column 4: the value of \"A\": invalid secret value: it contains a NUL byte"},
+		"control":   {"A: " + canary + "\x01\n", "line 1, column 31: the control character U+0001"},
+		"anchor":    {"A: &" + canary + " x\nB: *" + canary + "\n", "line 1, column 4: a YAML anchor (&name)"},
+		"alias":     {"A: x\nB: *" + canary + "\n", "line 2, column 4: a YAML alias (*name)"},
+		"tag":       {"A: x\nB: !" + canary + "\n", "line 2, column 4: a YAML tag (!name)"},
+		"bare tag":  {"A: ! " + canary + "\n", "line 1, column 4: a YAML tag (!name)"},
+		"merge":     {"A: x\n<<: {B: " + canary + "}\n", "line 2, column 1: a YAML merge key (<<)"},
+		"two docs":  {"A: x\n---\nB: " + canary + "\n", "line 2: a second YAML document"},
+		"syntax":    {"A: \"" + canary + "\n", "line 2: the file ends inside a quoted value"},
+		"tab":       {"A:\n\t- " + canary + "\n", "line 2: a character that cannot start a value here: a tab"},
 	} {
 		path := writeFile(t, s, "c", tc.content)
 		_, err := s.Get("c")
@@ -414,4 +421,26 @@ func TestLookupWithoutFolder(t *testing.T) {
 		t.Errorf("Lookup = %v, %v", ok, err)
 	}
 	_ = start
+}
+
+// No error of the reader quotes a value of the file: thousands of hostile files (anchors,
+// aliases, tags, merge keys, broken quoting and escapes, bad keys, nesting, control
+// characters, random damage), each checked for every value it holds.
+func TestReadErrorsQuoteNoValue(t *testing.T) {
+	s := open(t)
+	refused := 0
+	for i, c := range yamltest.Secrets(3000, 7) {
+		writeFile(t, s, "c", string(c.Data))
+		_, err := s.Get("c")
+		if err == nil {
+			continue
+		}
+		refused++
+		if v, ok := yamltest.Leak(err.Error(), c, "nested"); ok {
+			t.Fatalf("case %d: the error quotes %q:\n%s\ninput:\n%s", i, v, err, c.Data)
+		}
+	}
+	if refused < 1000 {
+		t.Errorf("only %d of 3000 hostile files were refused; the generator has gone soft", refused)
+	}
 }

@@ -39,7 +39,8 @@ func ValidateID(id string) error {
 
 // ValidateKey reports whether key is an acceptable secret key: 1 to MaxKeyLen bytes of
 // UTF-8 with no '=', whitespace or control characters (NUL included). Keys are
-// case-sensitive.
+// case-sensitive. The error never contains the key: a key that breaks these rules may be
+// a value typed in the wrong place.
 func ValidateKey(key string) error {
 	switch {
 	case key == "":
@@ -47,16 +48,16 @@ func ValidateKey(key string) error {
 	case len(key) > MaxKeyLen:
 		return fmt.Errorf("%w: it is %d bytes long, the limit is %d", ErrInvalidKey, len(key), MaxKeyLen)
 	case !utf8.ValidString(key):
-		return fmt.Errorf("%w %s: it is not valid UTF-8", ErrInvalidKey, quoteKey(key))
+		return fmt.Errorf("%w: it is not valid UTF-8", ErrInvalidKey)
 	}
 	for _, r := range key {
 		switch {
 		case r == '=':
-			return fmt.Errorf("%w %s: it contains '=', which cannot appear in an environment variable name", ErrInvalidKey, quoteKey(key))
+			return fmt.Errorf("%w: it contains '=', which cannot appear in an environment variable name", ErrInvalidKey)
 		case unicode.IsSpace(r):
-			return fmt.Errorf("%w %s: it contains whitespace", ErrInvalidKey, quoteKey(key))
+			return fmt.Errorf("%w: it contains whitespace", ErrInvalidKey)
 		case unicode.IsControl(r):
-			return fmt.Errorf("%w %s: it contains the control character %U", ErrInvalidKey, quoteKey(key), r)
+			return fmt.Errorf("%w: it contains the control character %U", ErrInvalidKey, r)
 		}
 	}
 	return nil

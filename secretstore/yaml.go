@@ -6,15 +6,20 @@ import (
 	"slices"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/wassette/wassette/internal/strictyaml"
 )
 
 // Secrets is an immutable snapshot of one component's secrets. The zero Secrets is empty.
 type Secrets struct {
 	keys []string // sorted
 	vals map[string]Value
+	// stored holds each encrypted value as the file stored it, all for the recipient
+	// sealedFor, so that the next version of the file opens only the values that changed.
+	stored    map[string]string
+	sealedFor string
 }
 
 func newSecrets(m map[string]string) Secrets {
@@ -52,9 +57,9 @@ func (s Secrets) All() func(yield func(string, Value) bool) {
 
 // parse reads a secrets file: a flat YAML mapping of string keys to string values.
 // Scalars read as their exact text ("TIMEOUT: 30" is "30", "on" is "on", an empty value
-// is ""). Nested maps and lists, aliases, duplicate keys, keys or values that break the
-// store's rules, and invalid UTF-8 are errors that name the file (name) and line and
-// never contain a value.
+// is ""). Nested maps and lists, anchors, aliases, tags, merge keys, duplicate keys, keys
+// or values that break the store's rules, and invalid UTF-8 are errors that name the file
+// (name), line and column and never contain a value.
 func parse(name string, data []byte) (Secrets, error) {
 	m, err := parseMap(name, data)
 	if err != nil {
@@ -64,43 +69,46 @@ func parse(name string, data []byte) (Secrets, error) {
 }
 
 func parseMap(name string, data []byte) (map[string]string, error) {
-	if !utf8.Valid(data) {
-		line := 1 + bytes.Count(data[:firstInvalidUTF8(data)], []byte("\n"))
-		return nil, fmt.Errorf("%s: line %d: not valid UTF-8; secrets files are UTF-8 text", name, line)
+	m, err := readMap(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		// The YAML parser's messages are fixed phrases with a line number; they quote
-		// no content.
-		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	return m, nil
+}
+
+// readMap reads the mapping of a secrets file. A key is named in an error only once it
+// is known to be a valid key; a value never is.
+func readMap(data []byte) (map[string]string, error) {
+	root, err := strictyaml.Parse(data)
+	if err != nil {
+		return nil, err
 	}
 	m := map[string]string{}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
+	if root == nil {
 		return m, nil // empty, or comments only
 	}
-	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s: line %d: expected KEY: value lines, found a %s", name, root.Line, kindName(root.Kind))
+		return nil, strictyaml.At(root, "expected KEY: value lines, found a %s", kindName(root.Kind))
 	}
 	firstLine := map[string]int{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			return nil, fmt.Errorf("%s: line %d: a key must be a plain string, found a %s", name, k.Line, kindName(k.Kind))
+			return nil, strictyaml.At(k, "a key must be a plain string, found a %s", kindName(k.Kind))
 		}
 		if err := ValidateKey(k.Value); err != nil {
-			return nil, fmt.Errorf("%s: line %d: %w", name, k.Line, err)
+			return nil, strictyaml.At(k, "%v", err)
 		}
 		if first, dup := firstLine[k.Value]; dup {
-			return nil, fmt.Errorf("%s: line %d: key %s appears twice (first on line %d)", name, k.Line, quoteKey(k.Value), first)
+			return nil, strictyaml.At(k, "key %s appears twice (first on line %d)", quoteKey(k.Value), first)
 		}
 		firstLine[k.Value] = k.Line
 		if v.Kind != yaml.ScalarNode {
-			return nil, fmt.Errorf("%s: line %d: the value of %s is a %s; secrets are flat KEY: \"string\" pairs",
-				name, v.Line, quoteKey(k.Value), kindName(v.Kind))
+			return nil, strictyaml.At(v, "the value of %s is a %s; secrets are flat KEY: \"string\" pairs",
+				quoteKey(k.Value), kindName(v.Kind))
 		}
 		if err := ValidateValue(v.Value); err != nil {
-			return nil, fmt.Errorf("%s: line %d: value of %s: %w", name, v.Line, quoteKey(k.Value), err)
+			return nil, strictyaml.At(v, "the value of %s: %v", quoteKey(k.Value), err)
 		}
 		m[k.Value] = v.Value
 	}
@@ -113,23 +121,10 @@ func kindName(k yaml.Kind) string {
 		return "nested map"
 	case yaml.SequenceNode:
 		return "list"
-	case yaml.AliasNode:
-		return "YAML alias (*name), which is not supported"
 	case yaml.ScalarNode:
 		return "single value"
 	}
 	return "YAML document"
-}
-
-func firstInvalidUTF8(b []byte) int {
-	for i := 0; i < len(b); {
-		r, n := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && n <= 1 {
-			return i
-		}
-		i += n
-	}
-	return len(b)
 }
 
 // header returns the comment block at the top of a file, kept by every rewrite.
@@ -157,9 +152,38 @@ func header(data []byte) []byte {
 }
 
 // newHeader is the comment a new secrets file starts with.
-func newHeader(id string) []byte {
+func newHeader(id string, encrypted bool) []byte {
+	if encrypted {
+		return fmt.Appendf(nil, "# Secrets of wassette component %q, one KEY: \"value\" per line.\n"+
+			"# Values are encrypted with age (see .encryption.yaml); change them with\n"+
+			"# `wassette secret set` or `wassette secret edit %s`. Keep this file mode 0600.\n\n", id, shellWord(id))
+	}
 	return fmt.Appendf(nil, "# Secrets of wassette component %q, one KEY: \"value\" per line.\n"+
 		"# Hand edits are seen on the next read. Keep this file mode 0600.\n\n", id)
+}
+
+// shellWord quotes s for a command line a person may paste, when it needs quotes.
+func shellWord(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '-' || r == '_' || r == '.' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// valueLine returns the line of key's value in a secrets file that parsed, or 0.
+func valueLine(data []byte, key string) int {
+	root, err := strictyaml.Parse(data)
+	if err != nil || root == nil {
+		return 0
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == key {
+			return root.Content[i+1].Line
+		}
+	}
+	return 0
 }
 
 // encode writes m as a secrets file: hdr, then one line per key in sorted order, every

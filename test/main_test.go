@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/wassette/wassette/internal/keyringtest"
 	"github.com/wassette/wassette/internal/wasmtest"
 )
 
@@ -13,5 +14,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	removeBuild()
 	wasmtest.Cleanup()
+	keyringtest.Stop()
 	os.Exit(code)
 }

@@ -580,7 +580,7 @@ func (c *Components) Refresh() {
 
 // signature is what the model sees of a component tool.
 func signature(t component.Tool) string {
-	return t.ComponentID + "\x00" + t.Description + "\x00" + string(t.InputSchema)
+	return t.ComponentID + "\x00" + t.Description + "\x00" + string(t.InputSchema) + "\x00" + string(t.OutputSchema)
 }
 
 // componentTool is the MCP tool for one tool of a component: its declared name,
@@ -588,6 +588,7 @@ func signature(t component.Tool) string {
 // what the tool does.
 func (c *Components) componentTool(t component.Tool) server.ServerTool {
 	tool := mcp.NewToolWithRawSchema(t.Name, t.Description, t.InputSchema)
+	tool.RawOutputSchema = t.OutputSchema // a WASI 0.2 component's {"result": ...}
 	tool.Annotations = hints{
 		title:       fmt.Sprintf("%s (component %q)", t.Name, t.ComponentID),
 		destructive: true, openWorld: true,
@@ -648,11 +649,14 @@ func (c *Components) callHandler(name, componentID string) server.ToolHandlerFun
 		case r.IsError:
 			return toolError("%s", r.Text), nil
 		}
-		out := mcp.NewToolResultText(r.Text)
-		if note != "" {
-			out.Content = append(out.Content, mcp.NewTextContent(note))
+		res = mcp.NewToolResultText(r.Text)
+		if r.Structured {
+			res.RawStructuredContent = r.Output
 		}
-		return out, nil
+		if note != "" {
+			res.Content = append(res.Content, mcp.NewTextContent(note))
+		}
+		return res, nil
 	}
 }
 

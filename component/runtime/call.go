@@ -6,9 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path"
-	"path/filepath"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,6 +13,10 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wassette/wassette/internal/fsys"
+	"github.com/wassette/wassette/internal/linmem"
+	"github.com/wassette/wassette/internal/netpolicy"
 )
 
 // CallOptions is the sandbox of one call: everything the instance may see or
@@ -116,10 +117,11 @@ func (m *Module) Call(ctx context.Context, tool string, args json.RawMessage, op
 		return Result{}, fmt.Errorf("the arguments of tool %q must be a JSON object", tool)
 	}
 	lim := opts.Limits.orElse(m.rt.limits)
-	sb, err := m.rt.sandbox(opts, lim)
+	sb, err := newSandbox(opts)
 	if err != nil {
 		return Result{}, err
 	}
+	defer sb.close()
 	start := time.Now()
 	out, err := m.exec(ctx, tool, args, sb, lim)
 	// Only sizes and the kind of failure are logged: the output and error
@@ -142,15 +144,18 @@ func (m *Module) Call(ctx context.Context, tool string, args json.RawMessage, op
 	return res, nil
 }
 
-// sandbox is the validated form of CallOptions.
+// sandbox is the validated form of CallOptions, with its mounts open. Close
+// it once the instance is closed.
 type sandbox struct {
-	env []string // KEY, VALUE, KEY, VALUE...
-	fs  wazero.FSConfig
-	net *netPolicy
+	id     string   // the component, for logs
+	env    []string // KEY, VALUE, KEY, VALUE...
+	fs     wazero.FSConfig
+	mounts []*fsys.FS
+	net    *netpolicy.Policy
 }
 
-func (r *Runtime) sandbox(opts CallOptions, lim Limits) (sandbox, error) {
-	var sb sandbox
+func newSandbox(opts CallOptions) (sandbox, error) {
+	sb := sandbox{id: opts.ComponentID}
 	seen := make(map[string]bool, len(opts.Env))
 	for i, kv := range opts.Env {
 		k, v, ok := strings.Cut(kv, "=")
@@ -166,38 +171,23 @@ func (r *Runtime) sandbox(opts CallOptions, lim Limits) (sandbox, error) {
 		seen[k] = true
 		sb.env = append(sb.env, k, v)
 	}
-
-	guestPaths := map[string]bool{}
-	for _, mt := range opts.Mounts {
-		if !filepath.IsAbs(mt.HostPath) {
-			return sandbox{}, fmt.Errorf("mount %q: the host path must be absolute", mt.HostPath)
-		}
-		fi, err := os.Stat(mt.HostPath)
-		if err != nil {
-			return sandbox{}, fmt.Errorf("mount %q: %w", mt.HostPath, err)
-		}
-		if !fi.IsDir() {
-			return sandbox{}, fmt.Errorf("mount %q: not a directory; only directories can be mounted", mt.HostPath)
-		}
-		if !path.IsAbs(mt.GuestPath) || path.Clean(mt.GuestPath) != mt.GuestPath {
-			return sandbox{}, fmt.Errorf("mount %q: the guest path %q must be a clean absolute path such as /data", mt.HostPath, mt.GuestPath)
-		}
-		if guestPaths[mt.GuestPath] {
-			return sandbox{}, fmt.Errorf("mount %q: guest path %q is used by more than one mount", mt.HostPath, mt.GuestPath)
-		}
-		guestPaths[mt.GuestPath] = true
-		sb.fs = withMount(sb.fs, mt)
+	net, err := netpolicy.New(opts.ComponentID, opts.AllowedHosts)
+	if err != nil {
+		return sandbox{}, fmt.Errorf("allowed hosts: %w", err)
 	}
-
-	sb.net = &netPolicy{componentID: opts.ComponentID, maxBody: lim.HTTPResponseBytes, transport: r.transport}
-	for _, h := range opts.AllowedHosts {
-		p, err := parseHostPattern(h)
-		if err != nil {
-			return sandbox{}, fmt.Errorf("allowed hosts: %w", err)
-		}
-		sb.net.allowed = append(sb.net.allowed, p)
+	sb.net = net
+	if sb.fs, sb.mounts, err = openMounts(opts.Mounts); err != nil {
+		sb.close()
+		return sandbox{}, err
 	}
 	return sb, nil
+}
+
+func (sb sandbox) close() {
+	closeMounts(sb.mounts)
+	if sb.net != nil {
+		sb.net.Close()
+	}
 }
 
 // execOutput is what an instance produced.
@@ -210,6 +200,10 @@ type execOutput struct {
 // sandbox. It returns an error when the instance was stopped or crashed; a
 // non-zero exit is reported in execOutput.
 func (m *Module) exec(ctx context.Context, arg string, stdin []byte, sb sandbox, lim Limits) (execOutput, error) {
+	if err := m.rt.enter(); err != nil {
+		return execOutput{}, err
+	}
+	defer m.rt.calls.Done()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
@@ -217,16 +211,23 @@ func (m *Module) exec(ctx context.Context, arg string, stdin []byte, sb sandbox,
 	}
 	memLimit := lim.memoryLimit()
 	if m.minMemory > memLimit {
-		return execOutput{}, fmt.Errorf("%w: the module needs %s of memory to start, more than the %s limit", ErrMemoryLimit, formatBytes(m.minMemory), formatBytes(memLimit))
+		return execOutput{}, fmt.Errorf("%w: the module needs %s of memory to start (the initial sizes of the memories it declares, exported or not), more than the %s limit", ErrMemoryLimit, formatBytes(m.minMemory), formatBytes(memLimit))
 	}
 
 	callCtx, cancel := context.WithTimeout(ctx, lim.Timeout)
 	defer cancel()
-	st := &callState{stop: cancel, net: sb.net}
+	// Closing the Runtime stops the call like a cancellation: wazero then
+	// closes the instance from the call's own goroutine.
+	defer context.AfterFunc(m.rt.closing, cancel)()
+	mem := linmem.NewBudget(memLimit, cancel)
+	// The instance is closed before the function returns; only then may its
+	// memory be unmapped.
+	defer mem.Release()
+	st := &callState{stop: cancel, mem: mem, id: sb.id, net: sb.net, maxBody: lim.HTTPResponseBytes}
 	stdout := &cappedBuffer{limit: lim.OutputBytes, st: st}
 	stderr := &cappedBuffer{limit: lim.OutputBytes, st: st}
 	callCtx = context.WithValue(callCtx, callStateKey{}, st)
-	callCtx = experimental.WithMemoryAllocator(callCtx, newAllocator(memLimit, st))
+	callCtx = experimental.WithMemoryAllocator(callCtx, mem)
 
 	cfg := m.base.
 		WithName(""). // anonymous: many instances may run at once
@@ -262,8 +263,10 @@ func (m *Module) exec(ctx context.Context, arg string, stdin []byte, sb sandbox,
 	var exit *sys.ExitError
 	isExit := errors.As(err, &exit)
 	switch {
-	case st.memoryExceeded.Load():
+	case mem.Exceeded():
 		return out, fmt.Errorf("%w: it needed more than %s of memory", ErrMemoryLimit, formatBytes(memLimit))
+	case m.rt.closing.Err() != nil:
+		return out, fmt.Errorf("the call was stopped: %w", ErrClosed)
 	case ctx.Err() != nil:
 		return out, fmt.Errorf("the call was interrupted: %w", context.Cause(ctx))
 	case isExit && exit.ExitCode() == sys.ExitCodeDeadlineExceeded:

@@ -259,6 +259,8 @@ func TestNetwork(t *testing.T) {
 			fmt.Fprint(w, big)
 		case "/redirect":
 			http.Redirect(w, r, other.URL+"/", http.StatusFound)
+		case "/redirect-local":
+			http.Redirect(w, r, "http://localhost:"+other.URL[strings.LastIndexByte(other.URL, ':')+1:]+"/", http.StatusFound)
 		case "/missing":
 			http.NotFound(w, r)
 		default:
@@ -302,6 +304,21 @@ func TestNetwork(t *testing.T) {
 	callOK(t, m, "fetch", fetch("/redirect"), CallOptions{AllowedHosts: []string{host, otherHost}}, &out)
 	if out.Body != "other server" {
 		t.Errorf("redirect with both hosts granted: %+v", out)
+	}
+
+	// A host granted by name that resolves to a loopback address is refused, before
+	// any connection; the same host granted by its address is reached.
+	port := host[strings.LastIndexByte(host, ':')+1:]
+	byName := CallOptions{ComponentID: "netcomp", AllowedHosts: []string{"localhost:" + port}}
+	msg = callFails(t, m, "fetch", fmt.Sprintf(`{"url":"http://localhost:%s/?who=SECRET"}`, port), byName)
+	if !strings.Contains(msg, "network access to localhost:"+port+" is refused: it resolves to") ||
+		!strings.Contains(msg, "a loopback address") || strings.Contains(msg, "SECRET") {
+		t.Errorf("localhost by name: stderr = %q", msg)
+	}
+	// A redirect from a granted host to a name that resolves to loopback is refused.
+	msg = callFails(t, m, "fetch", fetch("/redirect-local"), CallOptions{ComponentID: "netcomp", AllowedHosts: []string{host, "localhost"}})
+	if !strings.Contains(msg, "redirect refused: network access to localhost:") || !strings.Contains(msg, "a loopback address") {
+		t.Errorf("redirect to localhost: stderr = %q", msg)
 	}
 
 	// The response body cap.
@@ -384,7 +401,8 @@ func TestRunawayCallsAreStopped(t *testing.T) {
 	}{
 		{"loop", Limits{Timeout: 300 * time.Millisecond}, ErrTimeout, "ran longer than 300ms"},
 		{"sleep", Limits{Timeout: 300 * time.Millisecond}, ErrTimeout, "ran longer than 300ms"},
-		{"alloc", Limits{MemoryBytes: 64 << 20}, ErrMemoryLimit, "more than 64 MiB of memory"},
+		// However slow the machine, the allocation reaches the memory limit first.
+		{"alloc", Limits{MemoryBytes: 32 << 20, Timeout: 10 * time.Minute}, ErrMemoryLimit, "more than 32 MiB of memory"},
 		{"flood", Limits{OutputBytes: 64 << 10}, ErrOutputLimit, "more than 64 KiB to stdout"},
 		{"flood_stderr", Limits{OutputBytes: 64 << 10}, ErrOutputLimit, "more than 64 KiB to stderr"},
 		// The module's initial memory does not fit in one page.
@@ -471,6 +489,10 @@ func TestModuleClose(t *testing.T) {
 	}
 }
 
+// TestRuntimeCloseStopsCalls closes a Runtime under calls that run guest code and
+// calls that call the host without end. Close must stop them and wait for them
+// before it frees anything they use: with -race, a Close that frees an instance's
+// files or memory under its running code is reported as a data race.
 func TestRuntimeCloseStopsCalls(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -482,21 +504,45 @@ func TestRuntimeCloseStopsCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := m.Call(ctx, "loop", nil, CallOptions{Limits: Limits{Timeout: time.Minute}})
-		done <- err
-	}()
-	time.Sleep(100 * time.Millisecond) // let the call start; the outcome is the same if it has not
+	dir := t.TempDir()
+	opts := CallOptions{Mounts: []Mount{{HostPath: dir, GuestPath: "/m", Writable: true}}, Limits: Limits{Timeout: 10 * time.Minute}}
+	calls := []struct{ tool, args, marker string }{
+		{"spin", `{"path":"/m/spin-1"}`, "spin-1"},
+		{"spin", `{"path":"/m/spin-2"}`, "spin-2"},
+		{"loop", "", ""},
+		{"sleep", "", ""},
+	}
+	done := make(chan error, len(calls))
+	for _, c := range calls {
+		go func() {
+			_, err := m.Call(ctx, c.tool, json.RawMessage(c.args), opts)
+			done <- err
+		}()
+	}
+	// Close while the spinning calls are inside their loops: each wrote its marker
+	// first. (The loop and sleep calls may or may not have started; either way
+	// they must be stopped or refused.)
+	deadline := time.Now().Add(5 * time.Minute)
+	for _, c := range calls {
+		for c.marker != "" {
+			if _, err := os.Stat(filepath.Join(dir, c.marker)); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not start", c.marker)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	if err := rt.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err == nil || errors.Is(err, ErrTimeout) {
-		t.Errorf("call during Close: error = %v, want a stopped call", err)
-	} else {
-		t.Logf("call during Close: %v", err)
+	for range calls {
+		if err := <-done; !errors.Is(err, ErrClosed) {
+			t.Errorf("call during Close: error = %v, want ErrClosed", err)
+		}
 	}
-	if _, err := m.Call(ctx, "count", nil, CallOptions{}); err == nil {
-		t.Error("call after Runtime.Close succeeded")
+	if _, err := m.Call(ctx, "count", nil, CallOptions{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("call after Runtime.Close: %v, want ErrClosed", err)
 	}
 }

@@ -5,9 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
-	"net/url"
-	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -68,37 +68,49 @@ func TestCompileRefusesBadBinaries(t *testing.T) {
 
 // TestCompilationCacheReload checks that a new Runtime using the same cache
 // directory (as after a restart) loads the machine code instead of
-// recompiling, and reports the speed-up.
+// recompiling: TestMain compiled the test components into testCache, and
+// compiling one again adds nothing to it. It logs the speed-up. Not parallel:
+// other tests add modules to testCache.
 func TestCompilationCacheReload(t *testing.T) {
-	if testing.Short() {
-		t.Skip("compiles a module from scratch")
-	}
 	ctx := context.Background()
-	wasm := wasmBytes(t, "echo")
-	dir := t.TempDir()
-	compile := func() time.Duration {
-		rt, err := New(ctx, Config{CacheDir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rt.Close(ctx)
-		start := time.Now()
-		m, err := rt.Compile(ctx, wasm)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := time.Since(start)
-		var out envOutput
-		callOK(t, m, "env", "", CallOptions{Env: []string{"A=b"}}, &out)
-		return d
+	before := cacheFiles(t)
+	if before == 0 {
+		t.Fatal("the cache directory is empty after TestMain's compilations")
 	}
-	cold := compile()
-	entries, err := os.ReadDir(dir)
-	if err != nil || len(entries) == 0 {
-		t.Fatalf("the cache directory is empty after a compilation (%v)", err)
+	rt, err := New(ctx, Config{CacheDir: testCache})
+	if err != nil {
+		t.Fatal(err)
 	}
-	warm := compile()
+	defer rt.Close(ctx)
+	start := time.Now()
+	m, err := rt.Compile(ctx, wasmBytes(t, "echo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm := time.Since(start)
+	var out envOutput
+	callOK(t, m, "env", "", CallOptions{Env: []string{"A=b"}}, &out)
+	if after := cacheFiles(t); after != before {
+		t.Errorf("compiling a cached module again wrote to the cache: %d files, then %d", before, after)
+	}
+	cold := coldCompile["echo"]
 	t.Logf("compile without cache: %v, from the on-disk cache: %v (%.1fx faster)", cold, warm, float64(cold)/float64(warm))
+}
+
+// cacheFiles counts the files in testCache.
+func cacheFiles(t *testing.T) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(testCache, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func TestLogsHoldNoSecrets(t *testing.T) {
@@ -188,104 +200,6 @@ func TestParseTools(t *testing.T) {
 	}
 }
 
-func TestHostPatterns(t *testing.T) {
-	t.Parallel()
-	type check struct {
-		url  string
-		want bool
-	}
-	tests := []struct {
-		pattern string
-		checks  []check
-	}{
-		{"api.example.com", []check{
-			{"https://api.example.com/x", true},
-			{"http://API.Example.COM.:8080/", true},
-			{"https://example.com/", false},
-			{"https://x.api.example.com/", false},
-			{"https://api.example.com.evil.net/", false},
-		}},
-		{"api.example.com:443", []check{
-			{"https://api.example.com/", true},
-			{"http://api.example.com:443/", true},
-			{"http://api.example.com/", false},
-			{"https://api.example.com:8443/", false},
-		}},
-		{"*.example.com", []check{
-			{"https://api.example.com/", true},
-			{"https://a.b.example.com:9000/", true},
-			{"https://example.com/", false},
-			{"https://badexample.com/", false},
-			{"https://example.com.evil.net/", false},
-		}},
-		{"*.example.com:8443", []check{
-			{"https://api.example.com:8443/", true},
-			{"https://api.example.com/", false},
-		}},
-		{"127.0.0.1:8080", []check{
-			{"http://127.0.0.1:8080/", true},
-			{"http://127.0.0.1:8081/", false},
-			{"http://localhost:8080/", false},
-		}},
-		{"[::1]:8080", []check{
-			{"http://[::1]:8080/", true},
-			{"http://[0:0::1]:8080/", true},
-			{"http://[::1]:80/", false},
-		}},
-		{"::1", []check{{"http://[::1]:1234/", true}}},
-		{"[::1]", []check{{"http://[::1]/", true}}},
-	}
-	for _, tt := range tests {
-		p, err := parseHostPattern(tt.pattern)
-		if err != nil {
-			t.Errorf("parseHostPattern(%q): %v", tt.pattern, err)
-			continue
-		}
-		np := &netPolicy{allowed: []hostPattern{p}}
-		for _, c := range tt.checks {
-			u := mustParseURL(t, c.url)
-			if got := np.check(u) == nil; got != c.want {
-				t.Errorf("pattern %q, url %s: allowed = %v, want %v", tt.pattern, c.url, got, c.want)
-			}
-		}
-	}
-
-	for _, bad := range []string{"", " ", "*", "*.com", "*.", "a.*.com", "https://example.com", "example.com/path",
-		"example.com:0", "example.com:99999", "example.com:http", "exa mple.com", "user@example.com", "*.127.0.0.1",
-		"a..b", "[::1", "ex!ample.com", strings.Repeat("a", 64) + ".com"} {
-		if err := CheckHostPattern(bad); err == nil {
-			t.Errorf("CheckHostPattern(%q) = nil, want an error", bad)
-		}
-	}
-}
-
-func TestRefusalMessage(t *testing.T) {
-	t.Parallel()
-	np := &netPolicy{componentID: "weather"}
-	for url, want := range map[string]string{
-		"https://api.example.com/x?appid=SECRET": "network access to api.example.com is not granted to this component; to allow it run: wassette permission grant network weather api.example.com",
-		"http://127.0.0.1:8080/":                 "wassette permission grant network weather 127.0.0.1:8080",
-		"http://[::1]:8080/":                     "wassette permission grant network weather [::1]:8080",
-	} {
-		err := np.check(mustParseURL(t, url))
-		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "SECRET") {
-			t.Errorf("%s: %v, want %q", url, err, want)
-		}
-	}
-	if err := (&netPolicy{}).check(mustParseURL(t, "https://x.org/")); err == nil || !strings.Contains(err.Error(), "<component-id>") {
-		t.Errorf("without component ID: %v", err)
-	}
-}
-
-func mustParseURL(t *testing.T, s string) *url.URL {
-	t.Helper()
-	u, err := url.Parse(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
 func TestFormatBytes(t *testing.T) {
 	t.Parallel()
 	for n, want := range map[uint64]string{0: "0 bytes", 1023: "1023 bytes", 1024: "1 KiB", 1536: "1.5 KiB",
@@ -294,29 +208,4 @@ func TestFormatBytes(t *testing.T) {
 			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
-}
-
-func TestLimitedMemory(t *testing.T) {
-	t.Parallel()
-	st := &callState{stop: func() {}}
-	m := newAllocator(4*pageSize, st).Allocate(pageSize, 16*pageSize)
-	b := m.Reallocate(pageSize)
-	if len(b) != pageSize {
-		t.Fatalf("initial len = %d", len(b))
-	}
-	b[0] = 42
-	b = m.Reallocate(3 * pageSize)
-	if len(b) != 3*pageSize || b[0] != 42 || b[2*pageSize] != 0 {
-		t.Fatalf("grow: len %d, contents not preserved or not zeroed", len(b))
-	}
-	if cap(b) > 4*pageSize {
-		t.Errorf("cap %d is past the limit", cap(b))
-	}
-	if m.Reallocate(5*pageSize) != nil || !st.memoryExceeded.Load() {
-		t.Errorf("growing past the limit succeeded")
-	}
-	if b := m.Reallocate(4 * pageSize); len(b) != 4*pageSize || b[0] != 42 {
-		t.Errorf("growing to the limit failed")
-	}
-	m.Free()
 }

@@ -1,21 +1,6 @@
 package runtime
 
-import (
-	"errors"
-	"fmt"
-	"net"
-	"net/netip"
-	"net/url"
-	"strconv"
-	"strings"
-)
-
-// hostPattern is a parsed entry of CallOptions.AllowedHosts.
-type hostPattern struct {
-	host     string // lower case, no trailing dot; for a wildcard, the suffix without "*."
-	wildcard bool   // "*.example.com": subdomains of host only, not host itself
-	port     string // "" means any port
-}
+import "github.com/wassette/wassette/internal/netpolicy"
 
 // CheckHostPattern reports whether pattern is a valid network grant, as used
 // in CallOptions.AllowedHosts:
@@ -28,121 +13,7 @@ type hostPattern struct {
 //   - IP addresses are written as such: "127.0.0.1:8080", "[::1]:8080", "::1".
 //
 // Matching is case-insensitive and ignores a trailing dot. Schemes, paths and
-// wildcards other than a leading "*." label are refused.
-func CheckHostPattern(pattern string) error {
-	_, err := parseHostPattern(pattern)
-	return err
-}
-
-func parseHostPattern(s string) (hostPattern, error) {
-	orig := s
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "" {
-		return hostPattern{}, errors.New("empty host")
-	}
-	if strings.ContainsAny(s, "/?#@ ") {
-		return hostPattern{}, fmt.Errorf("invalid host %q: give a host name such as api.example.com or api.example.com:443, not a URL", orig)
-	}
-	host, port := s, ""
-	switch {
-	case strings.HasPrefix(s, "["):
-		if strings.HasSuffix(s, "]") {
-			host = s[1 : len(s)-1]
-		} else {
-			h, p, err := net.SplitHostPort(s)
-			if err != nil {
-				return hostPattern{}, fmt.Errorf("invalid host %q: %v", orig, err)
-			}
-			host, port = h, p
-		}
-	case strings.Count(s, ":") == 1:
-		h, p, err := net.SplitHostPort(s)
-		if err != nil {
-			return hostPattern{}, fmt.Errorf("invalid host %q: %v", orig, err)
-		}
-		host, port = h, p
-	}
-	if port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return hostPattern{}, fmt.Errorf("invalid host %q: port must be a number from 1 to 65535", orig)
-		}
-	}
-	p := hostPattern{port: port}
-	if strings.HasPrefix(host, "*.") {
-		p.wildcard = true
-		host = host[2:]
-	}
-	host = strings.TrimSuffix(host, ".")
-	if addr, err := netip.ParseAddr(host); err == nil {
-		if p.wildcard {
-			return hostPattern{}, fmt.Errorf("invalid host %q: a wildcard needs a domain name, not an IP address", orig)
-		}
-		p.host = addr.Unmap().String()
-		return p, nil
-	}
-	if strings.Contains(host, "*") {
-		return hostPattern{}, fmt.Errorf("invalid host %q: a wildcard is allowed only as a leading \"*.\" label, as in *.example.com", orig)
-	}
-	if err := checkDomain(host); err != nil {
-		return hostPattern{}, fmt.Errorf("invalid host %q: %v", orig, err)
-	}
-	if p.wildcard && !strings.Contains(host, ".") {
-		return hostPattern{}, fmt.Errorf("invalid host %q: a wildcard must name a domain with at least two labels, as in *.example.com", orig)
-	}
-	p.host = host
-	return p, nil
-}
-
-func checkDomain(host string) error {
-	if host == "" || len(host) > 253 {
-		return errors.New("a host name must have 1 to 253 characters")
-	}
-	for _, label := range strings.Split(host, ".") {
-		if label == "" || len(label) > 63 {
-			return errors.New("each dot-separated label must have 1 to 63 characters")
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return fmt.Errorf("character %q is not allowed in a host name", c)
-			}
-		}
-	}
-	return nil
-}
-
-// urlHostPort returns the normalized host and the effective port of u.
-func urlHostPort(u *url.URL) (host, port string) {
-	host = strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	if addr, err := netip.ParseAddr(host); err == nil {
-		host = addr.Unmap().String()
-	}
-	port = u.Port()
-	if port == "" {
-		switch u.Scheme {
-		case "https":
-			port = "443"
-		default:
-			port = "80"
-		}
-	}
-	return host, port
-}
-
-func (p hostPattern) matches(host, port string) bool {
-	if p.port != "" && p.port != port {
-		return false
-	}
-	if p.wildcard {
-		return len(host) > len(p.host)+1 && strings.HasSuffix(host, "."+p.host)
-	}
-	return host == p.host
-}
-
-// grantFor is the host pattern to suggest granting for a refused URL: the
-// host alone for the scheme's default port, host:port otherwise.
-func grantFor(u *url.URL, host, port string) string {
-	if (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
-		return host
-	}
-	return net.JoinHostPort(host, port)
-}
+// wildcards other than a leading "*." label are refused. A host granted by name
+// may not resolve to a loopback, private, link-local or otherwise special
+// address; see internal/netpolicy.
+func CheckHostPattern(pattern string) error { return netpolicy.CheckPattern(pattern) }

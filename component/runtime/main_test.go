@@ -2,11 +2,13 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wassette/wassette/internal/wasmtest"
 )
@@ -32,6 +34,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if wasm := os.Getenv(rssHelperEnv); wasm != "" {
+		os.Exit(rssHelper(wasm))
+	}
 	os.Exit(testMain(m))
 }
 
@@ -48,11 +53,55 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if err := warmCache(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	code := m.Run()
 	if sharedRT != nil {
 		sharedRT.Close(context.Background())
 	}
 	return code
+}
+
+// coldCompile is how long each test component took to compile without a cache.
+var coldCompile = map[string]time.Duration{}
+
+// warmCache compiles every test component once into testCache, so that the tests'
+// Runtimes (and the helper processes) load machine code instead of each compiling
+// the same modules again: under the race detector a compilation is the slowest
+// thing these tests do.
+func warmCache() error {
+	ctx := context.Background()
+	rt, err := New(ctx, Config{CacheDir: testCache})
+	if err != nil {
+		return err
+	}
+	defer rt.Close(ctx)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for name, path := range wasmFiles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wasm, err := os.ReadFile(path)
+			start := time.Now()
+			if err == nil {
+				_, err = rt.Compile(ctx, wasm)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			coldCompile[name] = time.Since(start)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("compiling test component %s: %w", name, err))
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func wasmBytes(t testing.TB, name string) []byte {

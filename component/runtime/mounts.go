@@ -1,45 +1,53 @@
 package runtime
 
 import (
-	"io/fs"
+	"fmt"
+	"path"
 
 	"github.com/tetratelabs/wazero"
-	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
+
+	"github.com/wassette/wassette/internal/fsys"
 )
 
-// readOnlyFS is a read-only directory mount. wazero's own read-only mount
-// answers an open for writing with ENOSYS, which guests report as "not
-// implemented"; this one answers EROFS ("read-only file system"), and also
-// refuses O_CREAT, O_TRUNC and O_APPEND without a write mode.
-type readOnlyFS struct {
-	*sysfs.ReadFS
-}
-
-func newReadOnlyFS(dir string) experimentalsys.FS {
-	return readOnlyFS{&sysfs.ReadFS{FS: sysfs.DirFS(dir)}}
-}
-
-// OpenFile implements experimentalsys.FS.
-func (r readOnlyFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
-	const write = experimentalsys.O_RDWR | experimentalsys.O_WRONLY |
-		experimentalsys.O_CREAT | experimentalsys.O_TRUNC | experimentalsys.O_APPEND
-	if flag&write != 0 {
-		if flag&experimentalsys.O_DIRECTORY != 0 {
-			return nil, experimentalsys.EISDIR
+// openMounts opens each mount as a confined file system (see internal/fsys) and
+// returns the instance's file system configuration, with the file systems to close
+// once the instance is closed. No mounts is a nil configuration: no file system.
+func openMounts(mounts []Mount) (wazero.FSConfig, []*fsys.FS, error) {
+	if len(mounts) == 0 {
+		return nil, nil, nil
+	}
+	cfg := wazero.NewFSConfig()
+	var opened []*fsys.FS
+	fail := func(err error) (wazero.FSConfig, []*fsys.FS, error) {
+		closeMounts(opened)
+		return nil, nil, err
+	}
+	guestPaths := map[string]bool{}
+	for _, mt := range mounts {
+		if !path.IsAbs(mt.GuestPath) || path.Clean(mt.GuestPath) != mt.GuestPath {
+			return fail(fmt.Errorf("mount %s: the guest path %q must be a clean absolute path such as /data", mt.HostPath, mt.GuestPath))
 		}
-		return nil, experimentalsys.EROFS
+		if guestPaths[mt.GuestPath] {
+			return fail(fmt.Errorf("mount %s: guest path %q is used by more than one mount", mt.HostPath, mt.GuestPath))
+		}
+		guestPaths[mt.GuestPath] = true
+		mode := fsys.ReadOnly
+		if mt.Writable {
+			mode = fsys.ReadWrite
+		}
+		f, err := fsys.Open(mt.HostPath, mode)
+		if err != nil {
+			return fail(err)
+		}
+		opened = append(opened, f)
+		cfg = cfg.(sysfs.FSConfig).WithSysFSMount(f, mt.GuestPath)
 	}
-	return r.ReadFS.OpenFile(path, flag, perm)
+	return cfg, opened, nil
 }
 
-// withMount adds a directory mount to cfg (nil means a new FSConfig).
-func withMount(cfg wazero.FSConfig, m Mount) wazero.FSConfig {
-	if cfg == nil {
-		cfg = wazero.NewFSConfig()
+func closeMounts(mounts []*fsys.FS) {
+	for _, f := range mounts {
+		f.Close()
 	}
-	if m.Writable {
-		return cfg.WithDirMount(m.HostPath, m.GuestPath)
-	}
-	return cfg.(sysfs.FSConfig).WithSysFSMount(newReadOnlyFS(m.HostPath), m.GuestPath)
 }

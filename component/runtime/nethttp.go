@@ -13,6 +13,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wassette/wassette/internal/netpolicy"
 )
 
 // httpModuleName is the import module name of the host functions that give
@@ -41,40 +43,6 @@ type wireResponse struct {
 	Status int                 `json:"status"`
 	Header map[string][]string `json:"header,omitempty"`
 	Body   []byte              `json:"body,omitempty"`
-}
-
-// netPolicy is the network access of one call.
-type netPolicy struct {
-	allowed     []hostPattern
-	componentID string
-	maxBody     int
-	transport   http.RoundTripper
-}
-
-// deniedError is returned for a host that was not granted.
-type deniedError struct{ msg string }
-
-func (e *deniedError) Error() string { return e.msg }
-
-func (p *netPolicy) check(u *url.URL) error {
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("unsupported URL scheme %q: only http and https are allowed", u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return errors.New("the URL has no host")
-	}
-	host, port := urlHostPort(u)
-	for _, a := range p.allowed {
-		if a.matches(host, port) {
-			return nil
-		}
-	}
-	id := p.componentID
-	if id == "" {
-		id = "<component-id>"
-	}
-	grant := grantFor(u, host, port)
-	return &deniedError{fmt.Sprintf("network access to %s is not granted to this component; to allow it run: wassette permission grant network %s %s", grant, id, grant)}
 }
 
 func instantiateHTTPModule(ctx context.Context, wz wazero.Runtime, r *Runtime) (api.Module, error) {
@@ -139,7 +107,6 @@ func (r *Runtime) doHTTP(ctx context.Context, st *callState, raw []byte) ([]byte
 	if st.net == nil {
 		return nil, errors.New("network access is not available while tools are being described")
 	}
-	p := st.net
 	var req wireRequest
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return nil, fmt.Errorf("malformed request: %v", err)
@@ -148,7 +115,7 @@ func (r *Runtime) doHTTP(ctx context.Context, st *callState, raw []byte) ([]byte
 	if err != nil || !u.IsAbs() {
 		return nil, errors.New("invalid URL: give an absolute http or https URL")
 	}
-	if err := p.check(u); err != nil {
+	if err := st.net.Check(u); err != nil {
 		return nil, err
 	}
 	if req.Method == "" {
@@ -163,37 +130,44 @@ func (r *Runtime) doHTTP(ctx context.Context, st *callState, raw []byte) ([]byte
 			hreq.Header.Add(k, v)
 		}
 	}
+	redirected := false
 	client := &http.Client{
-		Transport: p.transport,
+		// The policy checks every request, redirects included, and the address
+		// of every connection.
+		Transport: st.net,
 		CheckRedirect: func(next *http.Request, via []*http.Request) error {
 			if len(via) >= maxRedirects {
 				return fmt.Errorf("stopped after %d redirects", maxRedirects)
 			}
-			return p.check(next.URL)
+			redirected = true
+			return nil
 		},
 	}
 	start := time.Now()
 	where := u.Scheme + "://" + u.Host + u.Path // never the query: it may hold secrets
 	resp, err := client.Do(hreq)
 	if err != nil {
-		var denied *deniedError
-		if errors.As(err, &denied) {
+		var denied *netpolicy.DeniedError
+		switch {
+		case errors.As(err, &denied) && redirected:
 			return nil, fmt.Errorf("redirect refused: %w", denied)
+		case errors.As(err, &denied):
+			return nil, denied
 		}
 		return nil, fmt.Errorf("%s %s failed: %v", req.Method, where, redact(err))
 	}
 	defer resp.Body.Close()
-	if resp.ContentLength > int64(p.maxBody) {
-		return nil, fmt.Errorf("the response body from %s (%s) is larger than the %s limit", u.Host, formatBytes(uint64(resp.ContentLength)), formatBytes(uint64(p.maxBody)))
+	if resp.ContentLength > int64(st.maxBody) {
+		return nil, fmt.Errorf("the response body from %s (%s) is larger than the %s limit", u.Host, formatBytes(uint64(resp.ContentLength)), formatBytes(uint64(st.maxBody)))
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(p.maxBody)+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(st.maxBody)+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading the response from %s failed: %v", where, redact(err))
 	}
-	if len(body) > p.maxBody {
-		return nil, fmt.Errorf("the response body from %s is larger than the %s limit", u.Host, formatBytes(uint64(p.maxBody)))
+	if len(body) > st.maxBody {
+		return nil, fmt.Errorf("the response body from %s is larger than the %s limit", u.Host, formatBytes(uint64(st.maxBody)))
 	}
-	r.log.Debug("component http request", "component", p.componentID, "method", req.Method, "host", u.Host,
+	r.log.Debug("component http request", "component", st.id, "method", req.Method, "host", u.Host,
 		"status", resp.StatusCode, "bytes", len(body), "duration", time.Since(start))
 	return json.Marshal(wireResponse{Status: resp.StatusCode, Header: resp.Header, Body: body})
 }

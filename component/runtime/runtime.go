@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +15,8 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wassette/wassette/internal/linmem"
 )
 
 // Config configures a Runtime. The zero value is usable: no on-disk cache,
@@ -69,8 +70,12 @@ const (
 	defaultHTTPResponseBytes = 4 << 20
 	defaultDescribeTimeout   = 10 * time.Second
 
-	pageSize = 65536
+	pageSize = linmem.PageSize
 	maxPages = 65536 // 4 GiB, the wasm32 maximum
+
+	// maxTableElems bounds the elements of a module's tables together: 8 MiB of
+	// host memory per instance. Go modules use a few thousand.
+	maxTableElems = 1 << 20
 )
 
 // orElse returns l with its zero fields taken from d.
@@ -110,9 +115,18 @@ type Runtime struct {
 	log             *slog.Logger
 	limits          Limits
 	describeTimeout time.Duration
-	transport       *http.Transport
 	// provided holds "module\x00name" for each function modules may import.
 	provided map[string]bool
+
+	// Calls in progress. Close stops them (closing is canceled, which cancels
+	// every call's context) and waits for them before closing wazero: closing
+	// wazero's runtime closes every instance from Close's goroutine, which would
+	// free an instance's files and memory under its running code.
+	mu      sync.Mutex
+	closed  bool
+	calls   sync.WaitGroup
+	closing context.Context
+	stop    context.CancelFunc
 }
 
 // New returns a Runtime. ctx is used only while setting it up.
@@ -145,11 +159,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if r.describeTimeout <= 0 {
 		r.describeTimeout = defaultDescribeTimeout
 	}
-	if t, ok := http.DefaultTransport.(*http.Transport); ok {
-		r.transport = t.Clone()
-	} else {
-		r.transport = &http.Transport{Proxy: http.ProxyFromEnvironment}
-	}
+	r.closing, r.stop = context.WithCancel(context.Background())
 
 	// CloseOnContextDone makes compiled code check for cancellation in loops
 	// and function calls, which is how timeouts and the output cap stop a
@@ -176,14 +186,34 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 }
 
 // Close releases the Runtime and every Module compiled by it. Calls in
-// progress are stopped and return an error.
+// progress are stopped, and Close waits for them to return (with an error
+// wrapping ErrClosed); later calls fail with ErrClosed.
 func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.stop()
+	r.calls.Wait()
 	err := r.wz.CloseWithExitCode(ctx, sys.ExitCodeContextCanceled)
 	if e := r.cache.Close(ctx); err == nil {
 		err = e
 	}
-	r.transport.CloseIdleConnections()
 	return err
+}
+
+// ErrClosed is returned by calls made, or stopped, because the Runtime was
+// closed. Use errors.Is to test for it.
+var ErrClosed = errors.New("the runtime is closed")
+
+// enter registers a call in progress; the caller must call r.calls.Done.
+func (r *Runtime) enter() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	r.calls.Add(1)
+	return nil
 }
 
 // Module is a compiled module, ready to be described and called. It is safe
@@ -191,7 +221,8 @@ func (r *Runtime) Close(ctx context.Context) error {
 type Module struct {
 	rt       *Runtime
 	compiled wazero.CompiledModule
-	// minMemory is the initial size of the exported memory in bytes.
+	// minMemory is the sum of the initial sizes of every memory the module
+	// declares, imported or defined, exported or not, in bytes.
 	minMemory uint64
 	base      wazero.ModuleConfig
 
@@ -212,30 +243,51 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	if err := checkHeader(wasm); err != nil {
 		return nil, err
 	}
+	// Tables live in host memory, outside the memory limit: give each a maximum
+	// before compiling, so that no table.grow can ask the host for gigabytes.
+	capped, capErr := linmem.CapTables(wasm, maxTableElems)
+	if capErr != nil && !errors.Is(capErr, linmem.ErrMalformed) {
+		return nil, capErr
+	}
+	if capErr != nil {
+		capped = wasm // the compiler says what is wrong with it
+	}
 	start := time.Now()
-	compiled, err := r.wz.CompileModule(ctx, wasm)
+	compiled, err := r.wz.CompileModule(ctx, capped)
 	if err != nil {
 		return nil, fmt.Errorf("compile WebAssembly module: %w", err)
+	}
+	if capErr != nil {
+		compiled.Close(ctx)
+		return nil, fmt.Errorf("read the module's tables: %w", capErr)
 	}
 	r.log.Debug("compiled module", "bytes", len(wasm), "duration", time.Since(start))
 	if err := r.checkModule(compiled); err != nil {
 		compiled.Close(ctx)
 		return nil, err
 	}
-	m := &Module{
-		rt:       r,
-		compiled: compiled,
+	// wazero reports only exported memories; a memory the module keeps to itself
+	// is allocated at instantiation all the same, so read them all.
+	mems, err := linmem.Declared(wasm)
+	if err != nil {
+		compiled.Close(ctx)
+		return nil, err
+	}
+	for _, mem := range mems {
+		if mem.Imported {
+			compiled.Close(ctx)
+			return nil, errors.New("the module imports a memory: wassette provides none; build it as a WASI preview1 command, which defines its own memory")
+		}
+	}
+	return &Module{
+		rt:        r,
+		compiled:  compiled,
+		minMemory: linmem.InitialBytes(mems),
 		base: wazero.NewModuleConfig().
 			WithSysWalltime().
 			WithSysNanotime().
 			WithRandSource(rand.Reader),
-	}
-	for _, mem := range compiled.ExportedMemories() {
-		if b := uint64(mem.Min()) * pageSize; b > m.minMemory {
-			m.minMemory = b
-		}
-	}
-	return m, nil
+	}, nil
 }
 
 // checkModule refuses modules that cannot follow the protocol: reactors and

@@ -100,6 +100,7 @@ func (c *Cache[T]) Load(path string) (T, bool, error) {
 		return zero, false, err
 	}
 	next := &entry[T]{fp: fingerprintOf(fi), sum: sha256.Sum256(data)}
+	// c.parse may call Last for path: it must see e, so no lock is held here.
 	next.racy = next.fp.racy(time.Now())
 	if e != nil && e.sum == next.sum {
 		next.val = e.val
@@ -111,6 +112,47 @@ func (c *Cache[T]) Load(path string) (T, bool, error) {
 	c.entries[path] = next
 	c.mu.Unlock()
 	return next.val, true, nil
+}
+
+// Peek returns the value cached for path if it was parsed from exactly data. A writer
+// that has just read a file under the lock uses it to skip parsing what it already has.
+func (c *Cache[T]) Peek(path string, data []byte) (T, bool) {
+	c.mu.RLock()
+	e := c.entries[path]
+	c.mu.RUnlock()
+	if e == nil || e.sum != sha256.Sum256(data) {
+		var zero T
+		return zero, false
+	}
+	return e.val, true
+}
+
+// Last returns the value cached for path, whatever the file holds now: a parser may
+// reuse the parts of the last version that did not change.
+func (c *Cache[T]) Last(path string) (T, bool) {
+	c.mu.RLock()
+	e := c.entries[path]
+	c.mu.RUnlock()
+	if e == nil {
+		var zero T
+		return zero, false
+	}
+	return e.val, true
+}
+
+// Put records val as the parsed content of data, which the caller has just written to
+// path (holding the write lock). The entry is marked racy, so the next Load still reads
+// the file once and compares it with data: a change made since is not missed.
+func (c *Cache[T]) Put(path string, data []byte, val T) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		c.Forget(path)
+		return
+	}
+	e := &entry[T]{fp: fingerprintOf(fi), sum: sha256.Sum256(data), racy: true, val: val}
+	c.mu.Lock()
+	c.entries[path] = e
+	c.mu.Unlock()
 }
 
 // Forget drops the entry for path, so the next Load reads the file.

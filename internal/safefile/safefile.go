@@ -107,6 +107,32 @@ func ReadFile(path string, limit int64) ([]byte, error) {
 	return data, err
 }
 
+// ReadPrivate reads a file that must be the user's, regular, and closed to group and
+// others, like ReadFile; but it follows symbolic links (a key file may be a mounted
+// secret), checking the file it reaches.
+func ReadPrivate(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFile(path, fi); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: %s is over %d bytes", ErrTooLarge, path, limit)
+	}
+	return data, nil
+}
+
 // readChecked opens path without following a final symbolic link, checks what it opened
 // (not what was there a moment before), and reads it whole.
 func readChecked(path string, limit int64) ([]byte, fs.FileInfo, error) {

@@ -1,6 +1,7 @@
 // Command misbehave is a test component for the runtime tests: it keeps state
 // in a global, touches the file system, calls the network and misbehaves on
-// request (loops forever, allocates without bound, floods stdout or stderr).
+// request (loops forever, calls the host forever, allocates without bound,
+// floods stdout or stderr, tries to escape its file grants: see escape.go).
 package main
 
 import (
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -87,14 +89,32 @@ func main() {
 				}
 			}
 		}},
+		guest.Tool{Name: "spin", Description: "Writes an empty file at path (if given), then calls the host (clock, file status) forever.", Handler: func(raw json.RawMessage) (any, error) {
+			a, err := parse(raw)
+			if err != nil {
+				return nil, err
+			}
+			if a.Path != "" {
+				if err := os.WriteFile(a.Path, nil, 0o644); err != nil {
+					return nil, err
+				}
+			}
+			for {
+				time.Now()
+				os.Stdin.Stat()
+			}
+		}},
 		guest.Tool{Name: "sleep", Description: "Sleeps for an hour.", Handler: func(json.RawMessage) (any, error) {
 			time.Sleep(time.Hour)
 			return "woke", nil
 		}},
-		guest.Tool{Name: "alloc", Description: "Allocates memory without bound.", Handler: func(json.RawMessage) (any, error) {
+		guest.Tool{Name: "alloc", Description: "Allocates memory without bound, touching every page.", Handler: func(json.RawMessage) (any, error) {
+			// No collections: every byte allocated stays live anyway, and a
+			// collector scanning a growing heap would only slow the run down.
+			debug.SetGCPercent(-1)
 			for {
 				b := make([]byte, 1<<20)
-				for i := range b {
+				for i := 0; i < len(b); i += 4096 { // one byte per host page commits it
 					b[i] = 1
 				}
 				sink = append(sink, b)
@@ -112,6 +132,7 @@ func main() {
 				fmt.Fprint(os.Stderr, line)
 			}
 		}},
+		escapeTool,
 		guest.Tool{Name: "fail", Description: "Fails with a message.", Handler: func(json.RawMessage) (any, error) {
 			return nil, errors.New("this tool always fails")
 		}},

@@ -35,7 +35,7 @@ func corpusCache(t testing.TB) func(*component.Config) {
 
 func loadCorpus(t testing.TB, f *fixture, name string) component.Info {
 	t.Helper()
-	info, err := f.m.Load(context.Background(), corpus(t, name), component.LoadOptions{})
+	info, err := f.m.Load(context.Background(), corpus(t, name), component.LoadOptions{Approve: true}) // as a person loads it
 	if err != nil {
 		t.Fatalf("Load(%s): %v", name, err)
 	}
@@ -75,7 +75,7 @@ func TestComponentSecrets(t *testing.T) {
 	f.updatePolicy(t, "js-env", func(p *policy.Policy) error {
 		return errors.Join(p.GrantEnvironment("SHARED", ptr("pol-sh")), p.GrantEnvironment("HOST_ALLOWED", nil))
 	})
-	want := map[string]string{"SHORT": "s-v1", "SHARED": "pol-sh", "HOST_ALLOWED": "from-host-value", "HOST_DENIED": "null"}
+	want := map[string]string{"SHORT": "s-v1", "SHARED": "pol-sh", "HOST_ALLOWED": "host-ok", "HOST_DENIED": "null"}
 	for _, tool := range []string{"get-env", "get-config"} {
 		for k, v := range want {
 			if got := get(tool, k); got != v {
@@ -97,7 +97,7 @@ func TestComponentSecrets(t *testing.T) {
 		for _, p := range pairs {
 			got[p[0]] = p[1]
 		}
-		wantAll := map[string]string{"SHORT": "s-v1", "SHARED": "pol-sh", "HOST_ALLOWED": "from-host-value", "API_KEY": secretstore.Redacted}
+		wantAll := map[string]string{"SHORT": "s-v1", "SHARED": "pol-sh", "HOST_ALLOWED": "host-ok", "API_KEY": secretstore.Redacted}
 		if len(got) != len(wantAll) {
 			t.Errorf("%s: %s, want exactly %v", tool, res.Text, wantAll)
 		}

@@ -29,8 +29,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wassette/wassette/component/consent"
 	"github.com/wassette/wassette/component/cmrun"
+	"github.com/wassette/wassette/component/consent"
 	"github.com/wassette/wassette/component/loader"
 	"github.com/wassette/wassette/component/registry"
 	"github.com/wassette/wassette/component/runtime"

@@ -193,11 +193,11 @@ func (m *Module) Call(ctx context.Context, tool string, args json.RawMessage, op
 	if err != nil {
 		return Result{}, err
 	}
-	preopens, closeMounts, err := openMounts(opts.Mounts)
+	preopens, mounts, err := openMounts(opts.Mounts)
 	if err != nil {
 		return Result{}, err
 	}
-	defer closeMounts()
+	defer mounts.Close()
 
 	budget := newBudget(lim.MemoryBytes, nil)
 	if need := m.c.MemoryBytes(); need > budget.Limit() {

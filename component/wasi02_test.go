@@ -124,6 +124,59 @@ func TestComponentSecrets(t *testing.T) {
 	}
 }
 
+// The storage grants of a WASI 0.2 component's policy are its wasi:filesystem
+// preopens, at their own paths, on the confined file layer: what a grant allows
+// works, the rest is refused (component/cmrun tests every escape).
+func TestComponentStorageGrants(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, corpusCache(t))
+	m := f.m
+	loadCorpus(t, f, "fs-list")
+	base, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw, ro, outside := filepath.Join(base, "rw"), filepath.Join(base, "ro"), filepath.Join(base, "outside")
+	for _, d := range []string{rw, ro, outside} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const canary = "OUTSIDE-CANARY-52f0"
+	if err := os.WriteFile(filepath.Join(outside, "secret.txt"), []byte(canary), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ro, "r.txt"), []byte("read me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../outside/secret.txt", filepath.Join(ro, "out")); err != nil {
+		t.Fatal(err)
+	}
+	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	if res := call(t, m, "preopens", `{}`); res.Text != "[]" {
+		t.Errorf("preopens without grants = %s", res.Text)
+	}
+	f.updatePolicy(t, "fs-list", func(p *policy.Policy) error {
+		return errors.Join(p.GrantStorage("fs://"+rw, policy.Read, policy.Write), p.GrantStorage("fs://"+ro, policy.Read))
+	})
+	for _, c := range []struct{ tool, args, want string }{
+		{"preopens", `{}`, `[` + q(rw) + `,` + q(ro) + `]`},
+		{"write-file", `{"dir":` + q(rw) + `,"path":"new.txt","contents":"hi"}`, `{"ok":null}`},
+		{"read-file", `{"dir":` + q(rw) + `,"path":"new.txt"}`, `{"ok":"hi"}`},
+		{"read-file", `{"dir":` + q(ro) + `,"path":"r.txt"}`, `{"ok":"read me"}`},
+		{"write-file", `{"dir":` + q(ro) + `,"path":"r.txt","contents":"pwned"}`, "read-only"},
+		{"read-file", `{"dir":` + q(ro) + `,"path":"out"}`, "not-permitted"},
+		{"read-file", `{"dir":` + q(rw) + `,"path":"../outside/secret.txt"}`, "not-permitted"},
+	} {
+		if res := call(t, m, c.tool, c.args); res.Text != c.want {
+			t.Errorf("%s %s: %+v, want %s", c.tool, c.args, res, c.want)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(ro, "r.txt")); string(b) != "read me" {
+		t.Errorf("the read-only grant's file holds %q", b)
+	}
+}
+
 // A runaway component is stopped by each limit, and the next call works.
 func TestComponentLimits(t *testing.T) {
 	t.Parallel()

@@ -27,6 +27,7 @@ import (
 	"github.com/wassette/wassette/component/runtime"
 	"github.com/wassette/wassette/component/wasi"
 	"github.com/wassette/wassette/component/witjson"
+	"github.com/wassette/wassette/internal/linmem"
 )
 
 // Config configures a Runtime.
@@ -193,25 +194,29 @@ func (m *Module) Call(ctx context.Context, tool string, args json.RawMessage, op
 	if err != nil {
 		return Result{}, err
 	}
-	preopens, closeMounts, err := openMounts(opts.Mounts)
+	preopens, mounts, err := openMounts(opts.Mounts)
 	if err != nil {
 		return Result{}, err
 	}
-	defer closeMounts()
+	defer mounts.Close()
 
-	budget := newBudget(lim.MemoryBytes, nil)
-	if need := m.c.MemoryBytes(); need > budget.Limit() {
-		return Result{}, fmt.Errorf("%w: the component needs %s of memory to start, more than the %s limit",
-			runtime.ErrMemoryLimit, formatBytes(need), formatBytes(budget.Limit()))
-	}
 	callCtx, cancel := context.WithTimeoutCause(ctx, lim.Timeout, runtime.ErrTimeout)
 	defer cancel()
+	// One budget for every memory of every core instance of the component.
+	budget := linmem.NewBudget(lim.MemoryBytes, cancel)
+	// Checked before anything is allocated: the initial sizes of the memories
+	// the component's core modules define, exported or not.
+	if need := m.c.MemoryBytes(); need > budget.Limit() {
+		return Result{}, fmt.Errorf("%w: the component needs %s of memory to start (the initial sizes of the memories its core modules define, exported or not), more than the %s limit",
+			runtime.ErrMemoryLimit, formatBytes(need), formatBytes(budget.Limit()))
+	}
+	// run closes the instance before it returns; only then may its memories
+	// be unmapped.
+	defer budget.Release()
 	st := &callState{stop: cancel}
-	budget.onExceed = cancel
 	stdout := &capped{limit: lim.OutputBytes, st: st, name: "stdout"}
 	stderr := &capped{limit: lim.OutputBytes, st: st, name: "stderr"}
 	callCtx = experimental.WithMemoryAllocator(callCtx, budget)
-	defer budget.Release()
 
 	start := time.Now()
 	wc := wasi.NewCtx(wasi.Config{Env: env, Stdout: stdout, Stderr: stderr, Preopens: preopens})

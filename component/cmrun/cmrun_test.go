@@ -138,17 +138,6 @@ func TestLimits(t *testing.T) {
 	}
 }
 
-func TestStorageGrantsWaitForTheConfinedLayer(t *testing.T) {
-	m := module(t, "fs-list")
-	opts := runtime.CallOptions{Mounts: []runtime.Mount{{HostPath: t.TempDir(), GuestPath: "/data", Writable: true}}}
-	if _, err := m.Call(context.Background(), "preopens", json.RawMessage(`{}`), opts); !errors.Is(err, ErrNoStorage) {
-		t.Fatalf("a call with a storage grant: %v", err)
-	}
-	if r, err := m.Call(context.Background(), "preopens", json.RawMessage(`{}`), runtime.CallOptions{}); err != nil || r.Text != "[]" {
-		t.Fatalf("a call without: %+v %v", r, err)
-	}
-}
-
 // Concurrent calls each see their own environment.
 func TestConcurrentCallsAreIsolated(t *testing.T) {
 	m := module(t, "js-env")

@@ -1,21 +1,22 @@
 package cmrun
 
 import (
-	"errors"
-
 	"github.com/wassette/wassette/component/runtime"
 	"github.com/wassette/wassette/component/wasi"
+	"github.com/wassette/wassette/internal/fsys"
 )
 
-// ErrNoStorage refuses storage grants to WASI 0.2 components until the
-// confined file layer (internal/fsys) backs wasi:filesystem: a plain
-// directory file system would follow symbolic links out of a grant.
-var ErrNoStorage = errors.New("storage grants are not available to WASI 0.2 components in this version of wassette; revoke the grant (wassette permission revoke storage ...) to call the component")
-
-// openMounts opens the storage grants of a call as preopened directories.
-func openMounts(mounts []runtime.Mount) ([]wasi.Preopen, func(), error) {
-	if len(mounts) > 0 {
-		return nil, nil, ErrNoStorage
+// openMounts opens the storage grants of a call as wasi:filesystem preopens,
+// on the confined file layer preview1 modules get too (internal/fsys). Close
+// the returned Mounts once the instance is closed.
+func openMounts(mounts []runtime.Mount) ([]wasi.Preopen, fsys.Mounts, error) {
+	opened, err := fsys.OpenMounts(mounts)
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil, func() {}, nil
+	preopens := make([]wasi.Preopen, len(opened))
+	for i, m := range opened {
+		preopens[i] = wasi.Preopen{Path: m.GuestPath, FS: m.FS}
+	}
+	return preopens, opened, nil
 }

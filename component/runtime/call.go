@@ -45,17 +45,9 @@ type CallOptions struct {
 	Limits Limits
 }
 
-// Mount makes a host directory visible to an instance.
-type Mount struct {
-	// HostPath is the absolute path of an existing host directory.
-	HostPath string
-	// GuestPath is the absolute path at which the instance sees it, e.g.
-	// "/data".
-	GuestPath string
-	// Writable allows the instance to create, change and delete files in
-	// the directory; otherwise the mount is read-only.
-	Writable bool
-}
+// Mount makes a host directory visible to an instance (see fsys.Mount for
+// its fields). WASI 0.2 components get theirs as the same type.
+type Mount = fsys.Mount
 
 // Result is the outcome of a call that ran to completion.
 type Result struct {
@@ -150,7 +142,7 @@ type sandbox struct {
 	id     string   // the component, for logs
 	env    []string // KEY, VALUE, KEY, VALUE...
 	fs     wazero.FSConfig
-	mounts []*fsys.FS
+	mounts fsys.Mounts
 	net    *netpolicy.Policy
 }
 
@@ -184,7 +176,7 @@ func newSandbox(opts CallOptions) (sandbox, error) {
 }
 
 func (sb sandbox) close() {
-	closeMounts(sb.mounts)
+	sb.mounts.Close()
 	if sb.net != nil {
 		sb.net.Close()
 	}

@@ -1,6 +1,7 @@
 // wasi:filesystem through its WASI 0.2 interfaces: preopens, open-at,
-// read-directory, read and write. Filesystem errors come back as err with the
-// error-code's name (e.g. "no-entry", "not-permitted").
+// read-directory, read, write, stat-at, symlink-at, link-at, rename-at,
+// unlink-file-at, create-directory-at and set-size. Filesystem errors come
+// back as err with the error-code's name (e.g. "no-entry", "not-permitted").
 import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';
 
 function preopen(dir) {
@@ -73,4 +74,49 @@ export function writeFile(dir, path, contents) {
   } catch (e) {
     throw errText(e);
   }
+}
+
+// attempt runs f, turning a thrown filesystem error into its error-code name.
+function attempt(f) {
+  try {
+    return f();
+  } catch (e) {
+    throw errText(e);
+  }
+}
+
+export function fileSize(dir, path, follow) {
+  return attempt(() => preopen(dir).statAt({ symlinkFollow: follow }, path).size);
+}
+
+export function symlink(dir, target, path) {
+  attempt(() => preopen(dir).symlinkAt(target, path));
+}
+
+export function hardLink(dir, oldPath, newPath) {
+  attempt(() => {
+    const d = preopen(dir);
+    d.linkAt({}, oldPath, d, newPath);
+  });
+}
+
+export function rename(dir, oldPath, newPath) {
+  attempt(() => {
+    const d = preopen(dir);
+    d.renameAt(oldPath, d, newPath);
+  });
+}
+
+export function removeFile(dir, path) {
+  attempt(() => preopen(dir).unlinkFileAt(path));
+}
+
+export function makeDir(dir, path) {
+  attempt(() => preopen(dir).createDirectoryAt(path));
+}
+
+// With `forWrite` false the file is opened for reading only, so a test can
+// reach set-size on a read-only grant past open-at's own refusal.
+export function truncate(dir, path, size, forWrite) {
+  attempt(() => open(dir, path, {}, forWrite ? { read: true, write: true } : { read: true }).setSize(size));
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
+
+	"github.com/wassette/wassette/internal/linmem"
 )
 
 // Config configures a Runtime.
@@ -121,13 +123,36 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Component, error) 
 func (c *Component) compile(ctx context.Context) error {
 	r := c.rt
 	p := c.plan
+	// Tables live in host memory, outside the memory limit: every table a core
+	// module defines gets a maximum, so that the component's instances together
+	// never hold more than linmem.MaxTableElems elements.
+	instances := 0
+	for _, pi := range p.instances {
+		if pi.module != nil {
+			instances++
+		}
+	}
+	tableShare := uint64(linmem.MaxTableElems)
+	if instances > 1 {
+		tableShare /= uint64(instances)
+	}
 	c.modules = make([]wazero.CompiledModule, len(p.modules))
 	for i, m := range p.modules {
-		cm, err := r.wz.CompileModule(ctx, m.wasm)
+		capped, capErr := linmem.CapDefinedTables(m.wasm, tableShare)
+		if capErr != nil && !errors.Is(capErr, linmem.ErrMalformed) {
+			return fmt.Errorf("core module %d: %w", i, capErr)
+		}
+		if capErr != nil {
+			capped = m.wasm // the compiler says what is wrong with it
+		}
+		cm, err := r.wz.CompileModule(ctx, capped)
 		if err != nil {
 			return fmt.Errorf("compile core module %d: %w", i, err)
 		}
 		c.modules[i] = cm
+		if capErr != nil {
+			return fmt.Errorf("core module %d: read its tables: %w", i, capErr)
+		}
 	}
 	for _, pi := range p.instances {
 		if pi.module != nil {

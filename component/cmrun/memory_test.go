@@ -126,3 +126,84 @@ func TestMemoryLimitCoversHiddenMemories(t *testing.T) {
 		t.Errorf("grow-a by 48 pages under 8 MiB = %s, want 40 (the old size)", got)
 	}
 }
+
+// tableComponent is a component of two core modules: module 0 defines a funcref
+// table of one element and no maximum, exports it as "t", and exports
+// tgrow(n: i32) -> i32 (table.grow by n: the old size, or -1); module 1 imports
+// that table and exports tsize() -> i32 (table.size). The component exports
+// tgrow: func(n: u32) -> s32 and tsize: func() -> u32.
+func tableComponent() []byte {
+	a := []byte("\x00asm\x01\x00\x00\x00")
+	a = wasmSection(a, 1, []byte{1, 0x60, 1, 0x7f, 1, 0x7f}) // func(i32) -> i32
+	a = wasmSection(a, 3, []byte{1, 0})
+	a = wasmSection(a, 4, []byte{1, 0x70, 0x00, 1}) // funcref, min 1, no maximum
+	ex := []byte{2}
+	ex = append(wasmName(ex, "tgrow"), 0x00, 0)
+	ex = append(wasmName(ex, "t"), 0x01, 0)
+	a = wasmSection(a, 7, ex)
+	a = wasmSection(a, 10, []byte{1, 9, 0, 0xd0, 0x70, 0x20, 0, 0xfc, 0x0f, 0, 0x0b}) // ref.null func; local.get 0; table.grow 0
+
+	b := []byte("\x00asm\x01\x00\x00\x00")
+	b = wasmSection(b, 1, []byte{1, 0x60, 0, 1, 0x7f}) // func() -> i32
+	imp := wasmName(wasmName([]byte{1}, "a"), "t")
+	b = wasmSection(b, 2, append(imp, 0x01, 0x70, 0x00, 1)) // the table, as declared: min 1, no maximum
+	b = wasmSection(b, 3, []byte{1, 0})
+	b = wasmSection(b, 7, append(wasmName([]byte{1}, "tsize"), 0x00, 0))
+	b = wasmSection(b, 10, []byte{1, 5, 0, 0xfc, 0x10, 0, 0x0b}) // table.size 0
+
+	c := []byte("\x00asm\x0d\x00\x01\x00")
+	c = wasmSection(c, 1, a)
+	c = wasmSection(c, 1, b)
+	inst := []byte{2, 0x00, 0, 0} // instance 0: module 0, no arguments
+	inst = append(wasmName(append(inst, 0x00, 1, 1), "a"), 0x12, 0)
+	c = wasmSection(c, 2, inst)
+	aliases := []byte{2}
+	aliases = wasmName(append(aliases, 0x00, 0x00, 0x01, 0), "tgrow")
+	aliases = wasmName(append(aliases, 0x00, 0x00, 0x01, 1), "tsize")
+	c = wasmSection(c, 6, aliases)
+	types := []byte{2, 0x40, 1}
+	types = append(wasmName(types, "n"), 0x79, 0x00, 0x7a) // func(n: u32) -> s32
+	types = append(types, 0x40, 0, 0x00, 0x79)             // func() -> u32
+	c = wasmSection(c, 7, types)
+	c = wasmSection(c, 8, []byte{2, 0x00, 0x00, 0, 0, 0, 0x00, 0x00, 1, 0, 1})
+	exports := []byte{2}
+	exports = append(wasmName(append(exports, 0x00), "tgrow"), 0x01, 0, 0x00)
+	exports = append(wasmName(append(exports, 0x00), "tsize"), 0x01, 1, 0x00)
+	return wasmSection(c, 11, exports)
+}
+
+// Tables live in host memory, outside the memory limit: a component's core
+// modules get a maximum for every table they define, so a table.grow cannot ask
+// the host for gigabytes, and a module importing a capped table still links.
+func TestComponentTablesAreBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, err := New(ctx, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	m, err := r.Compile(ctx, tableComponent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	call := func(tool, args string) string {
+		t.Helper()
+		res, err := m.Call(ctx, tool, []byte(args), runtime.CallOptions{})
+		if err != nil || res.IsError {
+			t.Fatalf("%s %s: %+v %v", tool, args, res, err)
+		}
+		return res.Text
+	}
+	if got := call("tsize", `{}`); got != "1" {
+		t.Errorf("tsize = %s, want 1 (the importing module sees the table)", got)
+	}
+	// 2^30 elements would be 8 GiB of host memory.
+	if got := call("tgrow", `{"n":1073741824}`); got != "-1" {
+		t.Errorf("tgrow by 2^30 = %s, want -1 (refused)", got)
+	}
+	if got := call("tgrow", `{"n":1000}`); got != "1" {
+		t.Errorf("tgrow by 1000 = %s, want 1 (the old size)", got)
+	}
+}

@@ -73,9 +73,8 @@ const (
 	pageSize = linmem.PageSize
 	maxPages = 65536 // 4 GiB, the wasm32 maximum
 
-	// maxTableElems bounds the elements of a module's tables together: 8 MiB of
-	// host memory per instance. Go modules use a few thousand.
-	maxTableElems = 1 << 20
+	// maxTableElems bounds the elements of a module's tables together.
+	maxTableElems = linmem.MaxTableElems
 )
 
 // orElse returns l with its zero fields taken from d.

@@ -301,3 +301,29 @@ func FuzzCapTables(f *testing.F) {
 		}
 	})
 }
+
+// CapDefinedTables leaves a module's table imports as declared and caps the tables
+// it defines; CapTables refuses the same module.
+func TestCapDefinedTables(t *testing.T) {
+	t.Parallel()
+	imp := []byte("\x02\x0b\x01\x03env\x01t\x01\x70\x00\x01") // import env.t: funcref, min 1, no maximum
+	def := tableModule([2]int64{2, -1})
+	m := append(append(append([]byte{}, def[:8]...), imp...), def[8:]...)
+	if _, err := CapTables(m, 1000); err == nil || !strings.Contains(err.Error(), "imports a table") {
+		t.Fatalf("CapTables of a module importing a table: %v", err)
+	}
+	out, err := CapDefinedTables(m, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), string(imp)) {
+		t.Error("the table import changed")
+	}
+	if ts := tablesOf(t, out); len(ts) != 1 || !ts[0].lim.HasMax || ts[0].lim.Max != 1000 {
+		t.Errorf("the defined table: %+v", ts)
+	}
+	onlyImport := append([]byte("\x00asm\x01\x00\x00\x00"), imp...)
+	if out, err := CapDefinedTables(onlyImport, 1000); err != nil || string(out) != string(onlyImport) {
+		t.Errorf("a module that only imports a table: %v", err)
+	}
+}

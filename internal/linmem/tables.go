@@ -11,6 +11,11 @@ const TableElemBytes = 8
 // maxTables bounds the number of tables a module may define.
 const maxTables = 100
 
+// MaxTableElems is the number of table elements an instance may hold in all, as
+// wassette bounds them: 8 MiB of host memory. Go modules use a few thousand, the
+// JavaScript engine's components tens of thousands.
+const MaxTableElems = 1 << 20
+
 // CapTables returns module with every table it defines given a maximum size, so that
 // its tables together never hold more than maxElems elements (maxElems x
 // TableElemBytes bytes of host memory), however the module grows them: a table
@@ -23,6 +28,20 @@ const maxTables = 100
 // module is not validated: an error wrapping ErrMalformed means it could not be read
 // (compile the original to learn what is wrong with it).
 func CapTables(module []byte, maxElems uint64) ([]byte, error) {
+	return capTables(module, maxElems, false)
+}
+
+// CapDefinedTables is CapTables for a core module of a component, which may import
+// tables that another core module of the same component defines (and exports): the
+// tables it defines are capped as CapTables caps them, the tables it imports are left
+// as declared. Capping every module that defines tables bounds them all, and cannot
+// break a link that worked: a table given a maximum still satisfies every import that
+// accepted it without one.
+func CapDefinedTables(module []byte, maxElems uint64) ([]byte, error) {
+	return capTables(module, maxElems, true)
+}
+
+func capTables(module []byte, maxElems uint64, allowImports bool) ([]byte, error) {
 	if len(module) < 8 || string(module[:4]) != "\x00asm" {
 		return nil, fmt.Errorf("%w: no \\0asm header", ErrMalformed)
 	}
@@ -49,7 +68,11 @@ func CapTables(module []byte, maxElems uint64) ([]byte, error) {
 				case 0x00:
 					sec.u32()
 				case 0x01:
-					return nil, errors.New("the module imports a table: wassette provides none")
+					if !allowImports {
+						return nil, errors.New("the module imports a table: wassette provides none")
+					}
+					sec.byte() // reference type
+					sec.limits()
 				case 0x02:
 					sec.limits()
 				case 0x03:

@@ -28,6 +28,7 @@ import (
 	"github.com/wassette/wassette/component/wasi"
 	"github.com/wassette/wassette/component/witjson"
 	"github.com/wassette/wassette/internal/linmem"
+	"github.com/wassette/wassette/internal/netpolicy"
 )
 
 // Config configures a Runtime.
@@ -190,6 +191,9 @@ func (m *Module) Call(ctx context.Context, tool string, args json.RawMessage, op
 	if lim.OutputBytes <= 0 {
 		lim.OutputBytes = m.r.limits.OutputBytes
 	}
+	if lim.HTTPResponseBytes <= 0 {
+		lim.HTTPResponseBytes = m.r.limits.HTTPResponseBytes
+	}
 	env, err := environ(opts.Env)
 	if err != nil {
 		return Result{}, err
@@ -199,6 +203,11 @@ func (m *Module) Call(ctx context.Context, tool string, args json.RawMessage, op
 		return Result{}, err
 	}
 	defer mounts.Close()
+	network, err := netpolicy.New(opts.ComponentID, opts.AllowedHosts)
+	if err != nil {
+		return Result{}, fmt.Errorf("allowed hosts: %w", err)
+	}
+	defer network.Close()
 
 	callCtx, cancel := context.WithTimeoutCause(ctx, lim.Timeout, runtime.ErrTimeout)
 	defer cancel()
@@ -219,8 +228,10 @@ func (m *Module) Call(ctx context.Context, tool string, args json.RawMessage, op
 	callCtx = experimental.WithMemoryAllocator(callCtx, budget)
 
 	start := time.Now()
-	wc := wasi.NewCtx(wasi.Config{Env: env, Stdout: stdout, Stderr: stderr, Preopens: preopens})
+	wc := wasi.NewCtx(wasi.Config{Env: env, Stdout: stdout, Stderr: stderr, Preopens: preopens,
+		HTTP: wasi.HTTP{Policy: network, ComponentID: opts.ComponentID, MaxResponseBytes: int64(lim.HTTPResponseBytes), Logger: m.r.log}})
 	res, err := m.run(callCtx, t, vals, wc)
+	problems := wc.HTTPProblems()
 	m.r.log.Debug("component call", "component", opts.ComponentID, "tool", tool, "duration", time.Since(start),
 		"stdout_bytes", len(stdout.buf), "stderr_bytes", len(stderr.buf))
 	out := Result{Stderr: string(stderr.buf)}
@@ -232,7 +243,7 @@ func (m *Module) Call(ctx context.Context, tool string, args json.RawMessage, op
 	case err != nil && ctx.Err() != nil:
 		return out, fmt.Errorf("tool %q: the call was interrupted: %w", tool, context.Cause(ctx))
 	case err != nil && errors.Is(context.Cause(callCtx), runtime.ErrTimeout):
-		return out, fmt.Errorf("tool %q: %w: it ran longer than %v", tool, runtime.ErrTimeout, lim.Timeout)
+		return out, fmt.Errorf("tool %q: %w: it ran longer than %v%s", tool, runtime.ErrTimeout, lim.Timeout, waiting(wc))
 	}
 	var exit *wasi.ExitError
 	if errors.As(err, &exit) {
@@ -255,18 +266,45 @@ func (m *Module) Call(ctx context.Context, tool string, args json.RawMessage, op
 		if s := excerpt(stderr.buf); s != "" {
 			msg += "; stderr: " + s
 		}
-		return out, fmt.Errorf("tool %q: the component crashed: %s", tool, msg)
+		return out, fmt.Errorf("tool %q: the component crashed: %s%s", tool, msg, networkNote(problems))
 	}
 	tr, err := witjson.ToolResult(t.Export.Type, res)
 	if err != nil {
 		return out, fmt.Errorf("tool %q: %w", tool, err)
 	}
 	out.IsError, out.Text, out.Structured = tr.IsError, tr.Text, tr.Structured
+	if out.IsError {
+		// The component's own words for a failed request may be vague
+		// ("fetch failed"); say what the host saw.
+		out.Text += networkNote(problems)
+	}
 	return out, nil
+}
+
+// networkNote is what a failed call's message adds about the HTTP requests
+// that went wrong: hosts and reasons, never a path, a query or a header.
+func networkNote(problems []string) string {
+	if len(problems) == 0 {
+		return ""
+	}
+	return " (wassette: " + strings.Join(problems, "; ") + ")"
+}
+
+// waiting says, for a call stopped by its time limit, which HTTP requests it
+// was still waiting for.
+func waiting(wc *wasi.Ctx) string {
+	hosts := wc.HTTPPending()
+	if len(hosts) == 0 {
+		return ""
+	}
+	return " (waiting for an HTTP response from " + strings.Join(hosts, ", ") + ")"
 }
 
 // run instantiates the component and calls the tool's function.
 func (m *Module) run(ctx context.Context, t *witjson.Tool, vals []any, wc *wasi.Ctx) (any, error) {
+	// Requests still running when the instance goes are ended, after the
+	// instance released the handles it never dropped.
+	defer wc.Close()
 	in, err := m.c.Instantiate(ctx, wc)
 	if err != nil {
 		return nil, err

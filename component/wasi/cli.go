@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -181,19 +180,6 @@ func registerSockets(h *cm.Host) {
 		Resource("incoming-datagram-stream", nil).
 		Resource("outgoing-datagram-stream", nil).
 		Fallback(unreachable("wasi:sockets/udp"))
-}
-
-// ErrHTTPUnavailable is the error of a call to wasi:http, which this host
-// does not implement yet.
-var ErrHTTPUnavailable = errors.New("wasi:http is not available in this version of wassette")
-
-// registerHTTPPlaceholder lets components that import wasi:http load; a
-// call to it fails.
-func registerHTTPPlaceholder(h *cm.Host) {
-	fail := func(context.Context, *cm.Instance, []any) (any, error) { return nil, ErrHTTPUnavailable }
-	for _, iface := range []string{"wasi:http/types", "wasi:http/outgoing-handler"} {
-		h.Interface(iface, v02).Fallback(fail)
-	}
 }
 
 func nowNanos() int64 { return time.Now().UnixNano() }

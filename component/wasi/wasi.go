@@ -2,7 +2,9 @@
 // the component-model host of package cm: wasi:io (error, poll, streams),
 // wasi:clocks, wasi:random, wasi:cli (environment, exit, standard streams,
 // terminals), wasi:filesystem (types, preopens) on confined directories,
-// wasi:sockets (present, denying everything) and wasi:config/store.
+// wasi:sockets (present, denying everything), wasi:config/store, and
+// wasi:http (types and outgoing-handler) on Go's net/http, through the
+// network policy of package netpolicy.
 //
 // Register adds them to a cm.Host; each instance then gets its own *Ctx (as
 // the instance's data) holding what that call may see: its environment, its
@@ -10,10 +12,10 @@
 // WASI interface is accepted; wasi:config/store as 0.2.0-draft and
 // 0.2.0-rc.1.
 //
-// wasi:http is not implemented here: its functions load and fail when
-// called. Pollable, InputStream and OutputStream are the extension points
-// an implementation of it plugs into (response futures and bodies are
-// pollables and streams that poll really waits on).
+// Response futures and bodies are pollables and streams that
+// wasi:io/poll really waits on: a request runs on its own goroutine, and a
+// response body is read ahead by another, so a component blocked in poll
+// wakes when its response or the next bytes arrive.
 package wasi
 
 import (
@@ -40,6 +42,9 @@ type Config struct {
 	Stdout, Stderr io.Writer
 	// Preopens are the directories the instance may use, in order.
 	Preopens []Preopen
+	// HTTP is what the instance may reach through wasi:http; the zero value
+	// reaches nothing.
+	HTTP HTTP
 }
 
 // Preopen is a directory given to an instance.
@@ -58,6 +63,7 @@ type Ctx struct {
 	stdout *writerStream
 	stderr *writerStream
 	exit   *ExitError
+	http   *httpState
 }
 
 // NewCtx returns the state of an instance that sees what cfg gives.
@@ -66,6 +72,7 @@ func NewCtx(cfg Config) *Ctx {
 	c.stdin = &readerStream{data: cfg.Stdin}
 	c.stdout = &writerStream{w: cfg.Stdout}
 	c.stderr = &writerStream{w: cfg.Stderr}
+	c.http = newHTTPState(cfg.HTTP)
 	return c
 }
 
@@ -122,7 +129,7 @@ func Register(h *cm.Host) {
 	registerConfig(h)
 	registerSockets(h)
 	registerFilesystem(h)
-	registerHTTPPlaceholder(h)
+	registerHTTP(h)
 }
 
 // closeValue releases a host value that holds something.

@@ -134,7 +134,7 @@ func (p *Policy) dial(ctx context.Context, network, addr string) (net.Conn, erro
 		return nil, &DeniedError{ComponentID: p.componentID, Host: host, Port: port, Grant: net.JoinHostPort(host, port)}
 	}
 	d := net.Dialer{
-		Timeout:   30 * time.Second,
+		Timeout:   connectTimeout(ctx),
 		KeepAlive: 30 * time.Second,
 		Resolver:  p.resolver,
 		Control: func(_, address string, _ syscall.RawConn) error {
@@ -161,6 +161,29 @@ func (p *Policy) dial(ctx context.Context, network, addr string) (net.Conn, erro
 		}
 	}
 	return conn, err
+}
+
+// defaultConnectTimeout bounds making a connection (name resolution included).
+const defaultConnectTimeout = 30 * time.Second
+
+type connectTimeoutKey struct{}
+
+// WithConnectTimeout returns a context whose requests give up making a connection
+// (resolving the name, connecting, not the TLS handshake) after d instead of the
+// default 30 seconds. A d of zero or less keeps the default. The context's own
+// deadline, if sooner, still wins.
+func WithConnectTimeout(ctx context.Context, d time.Duration) context.Context {
+	if d <= 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, connectTimeoutKey{}, d)
+}
+
+func connectTimeout(ctx context.Context) time.Duration {
+	if d, ok := ctx.Value(connectTimeoutKey{}).(time.Duration); ok {
+		return d
+	}
+	return defaultConnectTimeout
 }
 
 // DeniedError is a request the policy refused: a host no grant names, or a host

@@ -150,27 +150,27 @@ func (c *Ctx) Close() { c.http.close() }
 
 // Cases of wasi:http/types error-code that the host returns.
 const (
-	ecDNSTimeout                = 0
-	ecDNSError                  = 1
-	ecDestinationNotFound       = 2
-	ecDestinationIPProhibited   = 4
-	ecConnectionRefused         = 6
-	ecConnectionTerminated      = 7
-	ecConnectionTimeout         = 8
-	ecConnectionReadTimeout     = 9
-	ecConnectionLimitReached    = 11
-	ecTLSProtocolError          = 12
-	ecTLSCertificateError       = 13
-	ecTLSAlertReceived          = 14
-	ecHTTPRequestDenied         = 15
-	ecHTTPRequestBodySize       = 17
-	ecHTTPRequestMethodInvalid  = 18
-	ecHTTPRequestURIInvalid     = 19
-	ecHTTPResponseIncomplete    = 25
-	ecHTTPResponseBodySize      = 28
-	ecHTTPResponseTimeout       = 33
-	ecHTTPProtocolError         = 35
-	ecInternalError             = 38
+	ecDNSTimeout               = 0
+	ecDNSError                 = 1
+	ecDestinationNotFound      = 2
+	ecDestinationIPProhibited  = 4
+	ecConnectionRefused        = 6
+	ecConnectionTerminated     = 7
+	ecConnectionTimeout        = 8
+	ecConnectionReadTimeout    = 9
+	ecConnectionLimitReached   = 11
+	ecTLSProtocolError         = 12
+	ecTLSCertificateError      = 13
+	ecTLSAlertReceived         = 14
+	ecHTTPRequestDenied        = 15
+	ecHTTPRequestBodySize      = 17
+	ecHTTPRequestMethodInvalid = 18
+	ecHTTPRequestURIInvalid    = 19
+	ecHTTPResponseIncomplete   = 25
+	ecHTTPResponseBodySize     = 28
+	ecHTTPResponseTimeout      = 33
+	ecHTTPProtocolError        = 35
+	ecInternalError            = 38
 )
 
 // httpError is an error-code with the host's own description, which the

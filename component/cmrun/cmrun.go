@@ -4,8 +4,10 @@
 // the call's runtime.CallOptions, the same options, limits and errors as a
 // preview1 module of package runtime: the environment reaches the component
 // through both wasi:cli/environment and wasi:config/store, storage grants
-// are preopened directories, and the call is stopped when it runs past its
-// time, its memory (summed over the component's memories) or its output.
+// are preopened directories, allowed hosts are what wasi:http may reach
+// (through internal/netpolicy, as for preview1 modules), and the call is
+// stopped when it runs past its time, its memory (summed over the
+// component's memories) or its output.
 package cmrun
 
 import (
@@ -41,15 +43,19 @@ type Config struct {
 	Limits runtime.Limits
 	// Logger receives debug logs; never a value. Nil discards.
 	Logger *slog.Logger
+	// MaxHTTPRequests bounds the wasi:http requests of one call; 0 means
+	// wasi.DefaultMaxRequests (64).
+	MaxHTTPRequests int
 }
 
 // Runtime compiles components and runs their tools. It is safe for
 // concurrent use.
 type Runtime struct {
-	rt     *cm.Runtime
-	cache  wazero.CompilationCache
-	limits runtime.Limits
-	log    *slog.Logger
+	rt          *cm.Runtime
+	cache       wazero.CompilationCache
+	limits      runtime.Limits
+	log         *slog.Logger
+	maxRequests int
 }
 
 const (
@@ -72,7 +78,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	h := cm.NewHost()
 	wasi.Register(h)
-	r := &Runtime{rt: cm.NewRuntime(ctx, cm.Config{Cache: cache, Host: h}), cache: cache, limits: cfg.Limits, log: cfg.Logger}
+	r := &Runtime{rt: cm.NewRuntime(ctx, cm.Config{Cache: cache, Host: h}), cache: cache, limits: cfg.Limits, log: cfg.Logger, maxRequests: cfg.MaxHTTPRequests}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -229,7 +235,8 @@ func (m *Module) Call(ctx context.Context, tool string, args json.RawMessage, op
 
 	start := time.Now()
 	wc := wasi.NewCtx(wasi.Config{Env: env, Stdout: stdout, Stderr: stderr, Preopens: preopens,
-		HTTP: wasi.HTTP{Policy: network, ComponentID: opts.ComponentID, MaxResponseBytes: int64(lim.HTTPResponseBytes), Logger: m.r.log}})
+		HTTP: wasi.HTTP{Policy: network, ComponentID: opts.ComponentID, MaxResponseBytes: int64(lim.HTTPResponseBytes),
+			MaxRequests: m.r.maxRequests, Logger: m.r.log}})
 	res, err := m.run(callCtx, t, vals, wc)
 	problems := wc.HTTPProblems()
 	m.r.log.Debug("component call", "component", opts.ComponentID, "tool", tool, "duration", time.Since(start),

@@ -170,6 +170,7 @@ const (
 	ecHTTPResponseBodySize     = 28
 	ecHTTPResponseTimeout      = 33
 	ecHTTPProtocolError        = 35
+	ecLoopDetected             = 36
 	ecInternalError            = 38
 )
 
@@ -804,9 +805,13 @@ type futureResponse struct {
 	resp *incomingResponse
 	err  *httpError
 
-	taken bool // get returned the outcome
-	down  sync.Once
+	taken       bool // get returned the outcome
+	interrupted bool // the call's end or a release stopped the request
+	down        sync.Once
 }
+
+// maxRedirects bounds the redirects a request follows.
+const maxRedirects = 10
 
 func (f *futureResponse) run(req *http.Request, firstByte time.Duration) {
 	defer f.s.wg.Done()
@@ -815,17 +820,38 @@ func (f *futureResponse) run(req *http.Request, firstByte time.Duration) {
 		t := time.AfterFunc(firstByte, func() { f.cancel(errFirstByteTimeout) })
 		defer t.Stop()
 	}
-	resp, err := f.s.cfg.Policy.RoundTrip(req)
+	// Redirects are followed, as fetch() does and as the preview1 host does;
+	// the policy checks each one, and net/http drops the Authorization and
+	// Cookie headers on a redirect to another host.
+	redirected := false
+	client := &http.Client{
+		Transport: f.s.cfg.Policy,
+		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+			if len(via) >= maxRedirects {
+				return newHTTPError(ecLoopDetected, fmt.Sprintf("the request to %s was redirected more than %d times", f.origin, maxRedirects))
+			}
+			redirected = true
+			return nil
+		},
+	}
+	resp, err := client.Do(req)
 	if err != nil {
-		f.err = classify(err, context.Cause(req.Context()), f.origin)
-		f.s.problem(f.err.msg)
+		cause := context.Cause(req.Context())
+		f.err = classify(err, cause, f.origin)
+		if redirected {
+			f.err.msg = "a redirect was refused: " + f.err.msg
+		}
+		f.interrupted = cause != nil && !errors.Is(cause, errFirstByteTimeout)
+		if !errors.Is(cause, errReleased) {
+			f.s.problem(f.err.msg)
+		}
 		f.s.log.Debug("component http request failed", "component", f.s.cfg.ComponentID, "method", f.method, "origin", f.origin,
 			"error_code", f.err.code.Case, "duration", time.Since(start))
 		close(f.done)
 		return
 	}
 	f.s.log.Debug("component http request", "component", f.s.cfg.ComponentID, "method", f.method, "origin", f.origin,
-		"status", resp.StatusCode, "content_length", resp.ContentLength, "duration", time.Since(start))
+		"status", resp.StatusCode, "content_length", resp.ContentLength, "redirected", redirected, "duration", time.Since(start))
 	if resp.ContentLength > f.s.cfg.MaxResponseBytes {
 		// Refuse at once: the body would end past the limit anyway.
 		resp.Body.Close()
@@ -886,13 +912,13 @@ func (f *futureResponse) shutdown() {
 // complete reports whether the request's outcome, and all of its response
 // body, have arrived.
 func (f *futureResponse) complete() bool {
-	if !f.Ready() {
+	if !f.Ready() || f.interrupted {
 		return false
 	}
 	if f.resp == nil || f.resp.body == nil {
 		return true // failed, or the component did not want the body
 	}
-	return f.resp.body.stream.ended().Ready()
+	return f.resp.body.stream.complete()
 }
 
 // chanPollable is a pollable on a channel; dropping it releases nothing.

@@ -353,15 +353,16 @@ type incomingStream struct {
 	body io.ReadCloser
 	max  int64
 
-	mu      sync.Mutex
-	buf     []byte
-	total   int64
-	err     error         // io.EOF at the end, else why the body ended
-	changed chan struct{} // closed and replaced at every change
-	discard bool          // after finish: read to the end, keep nothing
-	space   chan struct{} // the component took data
-	stop    chan struct{}
-	stopped sync.Once
+	mu          sync.Mutex
+	buf         []byte
+	total       int64
+	err         error         // io.EOF at the end, else why the body ended
+	interrupted bool          // the call's end or a release stopped it
+	changed     chan struct{} // closed and replaced at every change
+	discard     bool          // after finish: read to the end, keep nothing
+	space       chan struct{} // the component took data
+	stop        chan struct{}
+	stopped     sync.Once
 }
 
 func (s *incomingStream) read(betweenBytes time.Duration) {
@@ -405,6 +406,7 @@ func (s *incomingStream) read(betweenBytes time.Duration) {
 			cause := context.Cause(s.f.ctx)
 			e := classify(err, cause, s.f.origin)
 			s.err = e
+			s.interrupted = cause != nil && !errors.Is(cause, errBetweenBytesTimeout)
 			if !errors.Is(cause, errReleased) {
 				s.f.s.problem(e.msg)
 			}
@@ -473,6 +475,13 @@ func (s *incomingStream) stopReading() { s.stopped.Do(func() { close(s.stop) }) 
 
 // ended returns a pollable ready when the body has ended.
 func (s *incomingStream) ended() Pollable { return endPollable{s: s} }
+
+// complete reports whether the whole body arrived, or failed on its own.
+func (s *incomingStream) complete() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err != nil && !s.interrupted
+}
 
 // streamPollable is ready when the stream has data or has ended.
 type streamPollable struct{ s *incomingStream }

@@ -93,11 +93,10 @@ const maxRead = 1 << 20
 
 // wait blocks until p is ready or ctx ends.
 func wait(ctx context.Context, p Pollable) error {
-	if p.Ready() {
-		return nil
-	}
+	// Done before Ready: a pollable may replace its channel at every change,
+	// and one that changes between the two calls must still wake us.
 	ch := p.Done()
-	if ch == nil {
+	if ch == nil || p.Ready() {
 		return nil
 	}
 	select {
@@ -224,6 +223,11 @@ func registerIO(h *cm.Host) {
 // of the ready ones.
 func poll(ctx context.Context, ps []Pollable) (any, error) {
 	for {
+		// Done before Ready, as in wait.
+		chs := make([]<-chan struct{}, len(ps))
+		for i, p := range ps {
+			chs[i] = p.Done()
+		}
 		var out []any
 		for i, p := range ps {
 			if p.Ready() {
@@ -235,8 +239,7 @@ func poll(ctx context.Context, ps []Pollable) (any, error) {
 		}
 		woke := make(chan struct{}, 1)
 		stop := make(chan struct{})
-		for _, p := range ps {
-			ch := p.Done()
+		for _, ch := range chs {
 			if ch == nil {
 				continue
 			}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func mustParseURL(t *testing.T, s string) *url.URL {
@@ -378,5 +379,19 @@ func TestNoProxy(t *testing.T) {
 	var denied *DeniedError
 	if !errors.As(err, &denied) || denied.Kind != "documentation" || proxied.Load() != 0 {
 		t.Errorf("with a proxy in the environment: %v (proxied %d), want a direct connection refused by address", err, proxied.Load())
+	}
+}
+
+func TestConnectTimeout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	if d := connectTimeout(ctx); d != defaultConnectTimeout {
+		t.Errorf("default: %v", d)
+	}
+	if d := connectTimeout(WithConnectTimeout(ctx, 0)); d != defaultConnectTimeout {
+		t.Errorf("zero keeps the default: %v", d)
+	}
+	if d := connectTimeout(WithConnectTimeout(ctx, 1500*time.Millisecond)); d != 1500*time.Millisecond {
+		t.Errorf("set: %v", d)
 	}
 }

@@ -815,6 +815,7 @@ func (m *Manager) sandbox(id, digest string, loaded bool) (sandboxed, error) {
 	}
 	mem, _ := pol.MemoryLimit() // checked when the policy was read
 	timeout, _ := pol.Timeout()
-	sb.opts.Limits = runtime.Limits{MemoryBytes: mem, Timeout: timeout}
+	body, _ := pol.HTTPResponseLimit()
+	sb.opts.Limits = runtime.Limits{MemoryBytes: mem, Timeout: timeout, HTTPResponseBytes: int(body)}
 	return sb, nil
 }

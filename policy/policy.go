@@ -118,6 +118,9 @@ type Limits struct {
 	Memory string `yaml:"memory,omitempty" json:"memory,omitempty"`
 	// Timeout is the longest a call may run, as a Go duration, e.g. "30s".
 	Timeout string `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// HTTPResponseBody bounds the body of each HTTP response a call receives,
+	// in Memory's format, e.g. "16Mi". Empty means the runtime's default.
+	HTTPResponseBody string `yaml:"http_response_body,omitempty" json:"http_response_body,omitempty"`
 }
 
 // New returns an empty policy of the current version.
@@ -229,6 +232,12 @@ func (p *Policy) check() *problem {
 	if _, err := parseTimeout(p.Permissions.Resources.Limits.Timeout); err != nil {
 		return bad("permissions.resources.limits.timeout", err)
 	}
+	if n, err := parseMemory(p.Permissions.Resources.Limits.HTTPResponseBody); err != nil || n >= 1<<31 {
+		if err == nil {
+			err = errors.New("must be less than 2Gi")
+		}
+		return bad("permissions.resources.limits.http_response_body", err)
+	}
 	return nil
 }
 
@@ -330,6 +339,16 @@ func parseMemory(s string) (uint64, error) {
 		return 0, errors.New("must be more than 0 and at most 4Gi")
 	}
 	return n * mult, nil
+}
+
+// HTTPResponseLimit returns the cap on each HTTP response body, or 0 if the
+// policy sets none.
+func (p *Policy) HTTPResponseLimit() (uint64, error) {
+	n, err := parseMemory(p.Permissions.Resources.Limits.HTTPResponseBody)
+	if err != nil {
+		return 0, fmt.Errorf("permissions.resources.limits.http_response_body %w", err)
+	}
+	return n, nil
 }
 
 // Timeout returns the call timeout, or 0 if the policy sets none.

@@ -36,6 +36,19 @@ permissions:
       timeout: "5s"
 `
 
+func TestHTTPResponseLimit(t *testing.T) {
+	p, err := policy.Parse("p.yaml", []byte("permissions:\n  resources:\n    limits:\n      http_response_body: 16Mi\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := p.HTTPResponseLimit(); n != 16<<20 || err != nil {
+		t.Errorf("HTTPResponseLimit = %d, %v", n, err)
+	}
+	if n, _ := policy.New().HTTPResponseLimit(); n != 0 {
+		t.Errorf("no limit: %d", n)
+	}
+}
+
 func TestParseWassetteFormat(t *testing.T) {
 	p, err := policy.Parse("policy.yaml", []byte(wassetteExample))
 	if err != nil {
@@ -100,6 +113,8 @@ func TestParseErrors(t *testing.T) {
 		{"permissions:\n  environment:\n    allow:\n      - key: A\n        value: \"a\\0b\"\n", "line 5, column 16: permissions.environment.allow[0].value must be UTF-8 text without NUL bytes"},
 		{"permissions:\n  resources:\n    limits:\n      memory: lots\n", "line 4, column 15: permissions.resources.limits.memory is not a byte count"},
 		{"permissions:\n  resources:\n    limits:\n      timeout: -1s\n", "line 4, column 16: permissions.resources.limits.timeout is not a positive duration"},
+		{"permissions:\n  resources:\n    limits:\n      http_response_body: big\n", "line 4, column 27: permissions.resources.limits.http_response_body is not a byte count"},
+		{"permissions:\n  resources:\n    limits:\n      http_response_body: 3Gi\n", "line 4, column 27: permissions.resources.limits.http_response_body must be less than 2Gi"},
 		{"permissions:\n  environment:\n    allow:\n      - key: A\n        value: *v\n", "line 5, column 16: a YAML alias (*name)"},
 		{"permissions:\n  environment:\n    allow:\n      - key: A\n        value: &v x\n", "line 5, column 16: a YAML anchor (&name)"},
 		{"permissions:\n  environment:\n    allow:\n      - key: A\n        value: !v x\n", "line 5, column 16: a YAML tag (!name)"},

@@ -838,8 +838,8 @@ func (f *futureResponse) run(req *http.Request, firstByte time.Duration) {
 	if err != nil {
 		cause := context.Cause(req.Context())
 		f.err = classify(err, cause, f.origin)
-		if redirected {
-			f.err.msg = "a redirect was refused: " + f.err.msg
+		if c := f.err.code.Case; redirected && (c == ecHTTPRequestDenied || c == ecDestinationIPProhibited) {
+			f.err = &httpError{code: f.err.code, msg: "a redirect was refused: " + f.err.msg}
 		}
 		f.interrupted = cause != nil && !errors.Is(cause, errFirstByteTimeout)
 		if !errors.Is(cause, errReleased) {

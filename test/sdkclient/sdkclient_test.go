@@ -107,6 +107,12 @@ var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // receives each notifications/tools/list_changed.
 func connect(t *testing.T, transport string) (*mcp.ClientSession, *lockedBuffer, chan struct{}) {
 	t.Helper()
+	return connectEnv(t, transport, env(t))
+}
+
+// connectEnv is connect with the server's environment given.
+func connectEnv(t *testing.T, transport string, vars []string) (*mcp.ClientSession, *lockedBuffer, chan struct{}) {
+	t.Helper()
 	ctx := context.Background()
 	stderr := &lockedBuffer{}
 	changed := make(chan struct{}, 16)
@@ -116,11 +122,11 @@ func connect(t *testing.T, transport string) (*mcp.ClientSession, *lockedBuffer,
 	var tr mcp.Transport
 	if transport == "stdio" {
 		cmd := exec.Command(wassette, "serve", "--stdio")
-		cmd.Env, cmd.Stderr = env(t), stderr
+		cmd.Env, cmd.Stderr = vars, stderr
 		tr = &mcp.CommandTransport{Command: cmd}
 	} else {
 		cmd := exec.Command(wassette, "serve", "--"+transport, "--bind", "127.0.0.1:0")
-		cmd.Env, cmd.Stderr = env(t), stderr
+		cmd.Env, cmd.Stderr = vars, stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}

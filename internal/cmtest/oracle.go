@@ -3,6 +3,7 @@ package cmtest
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/gofrs/flock"
 )
 
 // Call is one call of an exported function through the oracle (testdata/components/oracle/
@@ -67,6 +70,9 @@ type Oracle struct {
 func StartOracle(t testing.TB) *Oracle {
 	t.Helper()
 	cache := filepath.Join(Dir(t), ".oracle-cache")
+	if err := installPackages(); err != nil {
+		t.Fatal(err)
+	}
 	o := &Oracle{cache: cache}
 	o.cmd = o.command("batch")
 	o.cmd.Stderr = &o.stderr
@@ -206,6 +212,31 @@ func (o *Oracle) Close() error {
 	o.cmd = nil
 	if err != nil {
 		return fmt.Errorf("cmtest: the oracle exited: %v\n%s", err, o.stderr.String())
+	}
+	return nil
+}
+
+// installPackages runs npm ci in testdata/components when its node_modules is missing:
+// the corpus may come from the cache, built from another checkout of the same sources,
+// while the oracle runs jco from this one's packages.
+func installPackages() error {
+	src := SourceDir()
+	if _, err := os.Stat(filepath.Join(src, "node_modules", "@bytecodealliance", "jco", "package.json")); err == nil {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(src)) // a lock per checkout, outside the hashed sources
+	lock := flock.New(filepath.Join(os.TempDir(), fmt.Sprintf("wassette-cmtest-npm-%x.lock", sum[:6])))
+	if err := lock.Lock(); err != nil {
+		return fmt.Errorf("cmtest: lock %s: %v", lock.Path(), err)
+	}
+	defer lock.Unlock()
+	if _, err := os.Stat(filepath.Join(src, "node_modules", "@bytecodealliance", "jco", "package.json")); err == nil {
+		return nil // another test binary installed them while we waited
+	}
+	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+	cmd.Dir = src
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("cmtest: npm ci in %s (the oracle's jco) failed: %v\n%s", src, err, out)
 	}
 	return nil
 }

@@ -59,6 +59,7 @@ type Component struct {
 	customs      map[string][][]byte
 	compiled     []wazero.CompiledModule // per planned instance (nil for host bags)
 	modules      []wazero.CompiledModule // per core module
+	images       []*linmem.Image         // per core module: its memory's initial contents, or nil
 	hostAll      api.Module              // every host function, for synthesized modules
 	hostBags     []api.Module            // per planned instance: the host modules of host bags
 	hostCompiled []wazero.CompiledModule
@@ -137,6 +138,7 @@ func (c *Component) compile(ctx context.Context) error {
 		tableShare /= uint64(instances)
 	}
 	c.modules = make([]wazero.CompiledModule, len(p.modules))
+	c.images = make([]*linmem.Image, len(p.modules))
 	for i, m := range p.modules {
 		capped, capErr := linmem.CapDefinedTables(m.wasm, tableShare)
 		if capErr != nil && !errors.Is(capErr, linmem.ErrMalformed) {
@@ -145,7 +147,15 @@ func (c *Component) compile(ctx context.Context) error {
 		if capErr != nil {
 			capped = m.wasm // the compiler says what is wrong with it
 		}
-		cm, err := r.wz.CompileModule(ctx, capped)
+		// An instance's memory starts as a prepared image of what the module's
+		// data segments write (a JS engine's is megabytes), rather than having
+		// them applied at every instantiation.
+		wasm, img, err := linmem.Prepare(capped)
+		if err != nil || capErr != nil {
+			wasm, img = capped, nil // the compiler says what is wrong with it
+		}
+		c.images[i] = img
+		cm, err := r.wz.CompileModule(ctx, wasm)
 		if err != nil {
 			return fmt.Errorf("compile core module %d: %w", i, err)
 		}
@@ -338,6 +348,11 @@ func (c *Component) release(ctx context.Context) error {
 			errs = append(errs, m.Close(ctx))
 		}
 	}
+	for _, img := range c.images {
+		if img != nil {
+			errs = append(errs, img.Close())
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -364,7 +379,10 @@ func (in *Instance) Data() any { return in.data }
 // in order. data is the embedder's per-instance state, which host functions
 // get back with Instance.Data. ctx governs instantiation, including any
 // start functions; memory allocators and limits set in it (see wazero's
-// experimental.WithMemoryAllocator) apply to every memory of the instance.
+// experimental.WithMemoryAllocator) apply to every memory of the instance. A
+// linmem.Budget set with linmem.NewContext also lets each memory map its
+// prepared initial contents copy-on-write; with any other allocator they are
+// copied in.
 func (c *Component) Instantiate(ctx context.Context, data any) (*Instance, error) {
 	c.mu.RLock()
 	if c.closed {
@@ -375,6 +393,7 @@ func (c *Component) Instantiate(ctx context.Context, data any) (*Instance, error
 	in := &Instance{c: c, data: data, mods: make([]api.Module, n),
 		fns: make([]api.Function, len(c.refs)), mems: make([]api.Memory, len(c.refs)), locked: true}
 	ctx = context.WithValue(ctx, instanceKey{}, in)
+	budget := linmem.FromContext(ctx)
 	for i, pi := range c.plan.instances {
 		if pi.host != nil {
 			in.mods[i] = c.hostBags[i]
@@ -392,8 +411,23 @@ func (c *Component) Instantiate(ctx context.Context, data any) (*Instance, error
 			}
 			return nil
 		})
+		var img *linmem.Image
+		if pi.module != nil {
+			img = c.images[pi.module.index]
+		}
+		if img != nil && budget != nil {
+			rctx = experimental.WithMemoryAllocator(rctx, budget.WithImage(img))
+		}
 		mod, err := c.rt.wz.InstantiateModule(rctx, c.compiled[i], c.rt.cfg)
+		if err == nil && img != nil && budget == nil {
+			// Prepare keeps the data segments of a module with a start
+			// function: no code of this instance has run yet.
+			err = copyImage(mod, img)
+		}
 		if err != nil {
+			if mod != nil {
+				in.mods[i] = mod // closed with the others
+			}
 			err = in.cause(err)
 			in.Close(context.WithoutCancel(ctx))
 			return nil, fmt.Errorf("instantiate core instance %d: %w", i, err)
@@ -401,6 +435,19 @@ func (c *Component) Instantiate(ctx context.Context, data any) (*Instance, error
 		in.mods[i] = mod
 	}
 	return in, nil
+}
+
+// copyImage writes img into the memory mod defines.
+func copyImage(mod api.Module, img *linmem.Image) error {
+	mem := mod.Memory()
+	if mem == nil {
+		return errors.New("the module's memory is missing")
+	}
+	buf, ok := mem.Read(0, mem.Size())
+	if !ok {
+		return errors.New("the module's memory cannot be read")
+	}
+	return img.CopyTo(buf)
 }
 
 // cause returns the error a host function or the ABI recorded, if any, as

@@ -219,7 +219,11 @@ func (m *Module) exec(ctx context.Context, arg string, stdin []byte, sb sandbox,
 	stdout := &cappedBuffer{limit: lim.OutputBytes, st: st}
 	stderr := &cappedBuffer{limit: lim.OutputBytes, st: st}
 	callCtx = context.WithValue(callCtx, callStateKey{}, st)
-	callCtx = experimental.WithMemoryAllocator(callCtx, mem)
+	if m.image != nil {
+		callCtx = experimental.WithMemoryAllocator(callCtx, mem.WithImage(m.image))
+	} else {
+		callCtx = experimental.WithMemoryAllocator(callCtx, mem)
+	}
 
 	cfg := m.base.
 		WithName(""). // anonymous: many instances may run at once

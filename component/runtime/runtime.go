@@ -220,6 +220,9 @@ func (r *Runtime) enter() error {
 type Module struct {
 	rt       *Runtime
 	compiled wazero.CompiledModule
+	// image is the initial contents of the module's memory, which compiled no
+	// longer writes itself (its active data segments were taken out), or nil.
+	image *linmem.Image
 	// minMemory is the sum of the initial sizes of every memory the module
 	// declares, imported or defined, exported or not, in bytes.
 	minMemory uint64
@@ -251,36 +254,47 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	if capErr != nil {
 		capped = wasm // the compiler says what is wrong with it
 	}
+	// Every call would otherwise evaluate and copy each data segment again (a Go
+	// module has tens of thousands): compute their effect once, as an image that
+	// each instance's memory starts with.
+	prepared, image, err := linmem.Prepare(capped)
+	if err != nil || capErr != nil {
+		prepared, image = capped, nil // the compiler says what is wrong with it
+	}
 	start := time.Now()
-	compiled, err := r.wz.CompileModule(ctx, capped)
+	compiled, err := r.wz.CompileModule(ctx, prepared)
 	if err != nil {
+		closeImage(image)
 		return nil, fmt.Errorf("compile WebAssembly module: %w", err)
 	}
 	if capErr != nil {
 		compiled.Close(ctx)
 		return nil, fmt.Errorf("read the module's tables: %w", capErr)
 	}
-	r.log.Debug("compiled module", "bytes", len(wasm), "duration", time.Since(start))
-	if err := r.checkModule(compiled); err != nil {
+	closeOnErr := func(err error) error {
 		compiled.Close(ctx)
-		return nil, err
+		closeImage(image)
+		return err
+	}
+	r.log.Debug("compiled module", "bytes", len(wasm), "duration", time.Since(start), "memory_image", image != nil)
+	if err := r.checkModule(compiled); err != nil {
+		return nil, closeOnErr(err)
 	}
 	// wazero reports only exported memories; a memory the module keeps to itself
 	// is allocated at instantiation all the same, so read them all.
 	mems, err := linmem.Declared(wasm)
 	if err != nil {
-		compiled.Close(ctx)
-		return nil, err
+		return nil, closeOnErr(err)
 	}
 	for _, mem := range mems {
 		if mem.Imported {
-			compiled.Close(ctx)
-			return nil, errors.New("the module imports a memory: wassette provides none; build it as a WASI preview1 command, which defines its own memory")
+			return nil, closeOnErr(errors.New("the module imports a memory: wassette provides none; build it as a WASI preview1 command, which defines its own memory"))
 		}
 	}
 	return &Module{
 		rt:        r,
 		compiled:  compiled,
+		image:     image,
 		minMemory: linmem.InitialBytes(mems),
 		base: wazero.NewModuleConfig().
 			WithSysWalltime().
@@ -319,5 +333,13 @@ func (m *Module) Close(ctx context.Context) error {
 		return nil
 	}
 	m.closed = true
-	return m.compiled.Close(ctx)
+	err := m.compiled.Close(ctx)
+	closeImage(m.image)
+	return err
+}
+
+func closeImage(img *linmem.Image) {
+	if img != nil {
+		img.Close()
+	}
 }

@@ -17,9 +17,10 @@
 // memories). CapTables bounds the other memory an instance takes from the host, its
 // tables, by giving each a maximum size before the module is compiled.
 //
-// The storage of one memory is a region: reserved once, committed as it grows. That
-// is where copy-on-write initial memory images can plug in later (a region whose
-// first pages map a sealed memfd MAP_PRIVATE), without changing Budget.
+// The storage of one memory is a region: reserved once, committed as it grows. A
+// region may start with an Image, the initial contents Prepare computed from a
+// module's data segments: on Linux its first pages then map a sealed memfd
+// MAP_PRIVATE (copy-on-write), elsewhere they hold a copy.
 package linmem
 
 import (
@@ -121,6 +122,7 @@ type memory struct {
 	b       *Budget
 	reserve uint64 // bytes of address space to reserve
 	r       region // nil until the first Reallocate, and after Release
+	img     *Image // the initial contents, or nil (see Budget.WithImage)
 	size    uint64
 	grown   bool // Reallocate was called once
 	freed   bool
@@ -172,6 +174,10 @@ func (m *memory) realloc(size uint64) (buf []byte, over, first bool) {
 		if err != nil {
 			return nil, true, first
 		}
+		if m.img != nil && !load(r, m.img) {
+			r.release()
+			return nil, true, first
+		}
 		m.r = r
 	}
 	buf, ok := m.r.grow(size)
@@ -195,6 +201,24 @@ func (m *memory) Free() {
 		m.freed = true
 		b.used -= m.size
 	}
+}
+
+// load gives a new region the image's contents: mapped where the region can map the
+// image's file, else copied.
+func load(r region, img *Image) bool {
+	if img.size == 0 {
+		return true
+	}
+	if m, ok := r.(imageMapper); ok && img.file != nil && m.mapImage(img.file) {
+		return true
+	}
+	buf, ok := r.grow(img.size)
+	return ok && img.CopyTo(buf) == nil
+}
+
+// imageMapper is a region that can map an image's file over its first bytes.
+type imageMapper interface {
+	mapImage(f *imageFile) bool
 }
 
 // region is the storage of one memory: address space reserved once, committed as

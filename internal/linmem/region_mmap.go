@@ -46,3 +46,12 @@ func (r *mapped) release() {
 	syscall.Munmap(r.mem)
 	r.mem, r.committed = nil, 0
 }
+
+// mapImage maps f copy-on-write over the start of a region nothing has used yet.
+func (r *mapped) mapImage(f *imageFile) bool {
+	if r.committed != 0 || f.mapOver(r.mem) != nil {
+		return false
+	}
+	r.committed = f.size
+	return true
+}

@@ -23,7 +23,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/wassette/wassette/component/cm"
 	"github.com/wassette/wassette/component/runtime"
@@ -231,7 +230,9 @@ func (m *Module) Call(ctx context.Context, tool string, args json.RawMessage, op
 	st := &callState{stop: cancel}
 	stdout := &capped{limit: lim.OutputBytes, st: st, name: "stdout"}
 	stderr := &capped{limit: lim.OutputBytes, st: st, name: "stderr"}
-	callCtx = experimental.WithMemoryAllocator(callCtx, budget)
+	// Through linmem's context, each core module's memory maps its prepared
+	// initial contents copy-on-write (see cm.Component.Instantiate).
+	callCtx = linmem.NewContext(callCtx, budget)
 
 	start := time.Now()
 	wc := wasi.NewCtx(wasi.Config{Env: env, Stdout: stdout, Stderr: stderr, Preopens: preopens,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wassette/wassette/component"
 	wasmrt "github.com/wassette/wassette/component/runtime"
 	"github.com/wassette/wassette/policy"
 	"github.com/wassette/wassette/secretpage"
@@ -26,6 +27,8 @@ const syncInterval = 2 * time.Second
 const (
 	defaultCallTimeout = 30 * time.Second
 	defaultMemoryLimit = "256Mi"
+	// defaultCompiledMemory is component.DefaultCompiledBytes.
+	defaultCompiledMemory = "128Mi"
 )
 
 // serveLimits checks serve's --timeout and --memory-limit values and returns them as
@@ -49,6 +52,8 @@ func (a *app) serveCmd() *cobra.Command {
 	var maxSessions, maxConns int
 	var sessionIdle, bodyTimeout time.Duration
 	var maxCalls int
+	var compiledMemory string
+	var idleRelease time.Duration
 	c := &cobra.Command{
 		Use:   "serve [--stdio | --sse | --streamable-http]",
 		Short: "Run the MCP server (stdio by default)",
@@ -70,7 +75,10 @@ users can see in the process list) every request must carry "Authorization: Bear
 
 Secrets changed with 'wassette secret ...' while the server runs are seen by the next
 tool call, and components loaded or unloaded with 'wassette component ...' appear in (or
-leave) the tool list within a few seconds. Each component call runs with --timeout and
+leave) the tool list at once (within 2 seconds where the system gives no file
+notifications). The compiled code of components stays in memory up to --compiled-memory
+and for --idle-release after its last call; past that it is released and compiled again,
+from the disk cache, at the next call. Each component call runs with --timeout and
 --memory-limit unless the component's policy sets its own limits. At most
 --max-concurrent-calls component calls run at once (default: the number of CPUs); more
 wait for a slot, as long as their time limit allows. The server stops cleanly on SIGINT
@@ -119,6 +127,13 @@ or SIGTERM, and in stdio mode when stdin ends.`,
 			if maxCalls < 1 {
 				return usagef("invalid --max-concurrent-calls %d: use 1 or more", maxCalls)
 			}
+			compiled, err := policy.ParseMemory(compiledMemory)
+			if err != nil {
+				return usageError{fmt.Errorf("invalid --compiled-memory: %w", err)}
+			}
+			if idleRelease <= 0 {
+				return usagef("invalid --idle-release %s: use a positive duration like 10m", idleRelease)
+			}
 			if httpMode {
 				if err := server.CheckBind(bind, token); err != nil {
 					return err
@@ -140,7 +155,11 @@ or SIGTERM, and in stdio mode when stdin ends.`,
 			}
 			ctx, stop := signal.NotifyContext(cmdContext(cmd), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			mgr, err := a.components(ctx, limits, maxCalls)
+			mgr, err := a.components(ctx, limits, func(c *component.Config) {
+				c.MaxConcurrentCalls = maxCalls
+				c.CompiledBytes = int64(compiled)
+				c.IdleRelease = idleRelease
+			})
 			if err != nil {
 				return fmt.Errorf("open the components: %w", err)
 			}
@@ -153,17 +172,21 @@ or SIGTERM, and in stdio mode when stdin ends.`,
 			defer pages.Close()
 			comps.RequireDeclaredSecrets(tools.RegisterRequestSecret(s, pages, store, mgr, a.log))
 
-			// Pick up components the CLI loads or unloads while the server runs. The
-			// watcher ends before the manager is closed.
+			// Pick up components the CLI loads or unloads while the server runs: at
+			// once through file notifications on the folders the CLI writes, and by
+			// polling where those are not available. The watcher ends before the
+			// manager is closed.
 			watchCtx, stopWatch := context.WithCancel(ctx)
+			notes := component.Watch(watchCtx, a.log, a.componentsDir(), a.secretsDir())
 			watched := make(chan struct{})
 			go func() {
 				defer close(watched)
-				comps.Watch(watchCtx, syncInterval)
+				comps.Watch(watchCtx, syncInterval, notes.C)
 			}()
 			defer func() {
 				stopWatch()
 				<-watched
+				<-notes.Done()
 				closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				if err := mgr.Close(closeCtx); err != nil {
@@ -206,6 +229,8 @@ or SIGTERM, and in stdio mode when stdin ends.`,
 	f.DurationVar(&pageExpiry, "secret-page-expiry", secretpage.DefaultExpiry, "how long a one-time page of request-secret stays valid")
 	f.StringVar(&memoryLimit, "memory-limit", defaultMemoryLimit, "most memory a component call may use (Ki/Mi/Gi or k/M/G), unless its policy sets resources.limits.memory")
 	f.IntVar(&maxCalls, "max-concurrent-calls", goruntime.NumCPU(), "most component calls running at once; more wait for a slot")
+	f.StringVar(&compiledMemory, "compiled-memory", defaultCompiledMemory, "memory the compiled code of components may hold (Ki/Mi/Gi or k/M/G); past it the least recently used are released and compiled again, from the disk cache, at their next call")
+	f.DurationVar(&idleRelease, "idle-release", component.DefaultIdleRelease, "release the compiled code of a component unused for this long (compiled again, from the disk cache, at its next call)")
 	return c
 }
 

@@ -202,9 +202,9 @@ func (a *app) guard() *policy.Guard {
 func (a *app) secrets() (*secretstore.Store, error) { return secretstore.Open(a.secretsDir()) }
 
 // components opens the component manager over the data folder, with limits as the
-// per-call defaults and at most maxCalls[0] calls at once (default: the CPUs).
+// per-call defaults; set changes the rest of its configuration (serve's flags).
 // Components may not declare the server's own tool names, whichever command loads them.
-func (a *app) components(ctx context.Context, limits wasmrt.Limits, maxCalls ...int) (*component.Manager, error) {
+func (a *app) components(ctx context.Context, limits wasmrt.Limits, set ...func(*component.Config)) (*component.Manager, error) {
 	secrets, err := a.secrets()
 	if err != nil {
 		return nil, err
@@ -213,21 +213,20 @@ func (a *app) components(ctx context.Context, limits wasmrt.Limits, maxCalls ...
 	if err != nil {
 		return nil, err
 	}
-	calls := 0
-	if len(maxCalls) > 0 {
-		calls = maxCalls[0]
+	cfg := component.Config{
+		Dir:      a.componentsDir(),
+		CacheDir: a.cacheDir(),
+		Secrets:  secrets,
+		Policies: policies,
+		Limits:   limits,
+		Reserved: tools.BuiltinToolNames(),
+		Guard:    a.guard(),
+		Logger:   a.log,
 	}
-	return component.Open(ctx, component.Config{
-		Dir:                a.componentsDir(),
-		CacheDir:           a.cacheDir(),
-		Secrets:            secrets,
-		Policies:           policies,
-		Limits:             limits,
-		MaxConcurrentCalls: calls,
-		Reserved:           tools.BuiltinToolNames(),
-		Guard:              a.guard(),
-		Logger:             a.log,
-	})
+	for _, f := range set {
+		f(&cfg)
+	}
+	return component.Open(ctx, cfg)
 }
 
 func (a *app) policies() (*policy.Store, error) { return policy.Open(a.componentsDir()) }

@@ -85,6 +85,16 @@ type Config struct {
 	// again, so a hand-edited policy cannot reach those folders either. Nil guards
 	// nothing.
 	Guard *policy.Guard
+	// CompiledBytes bounds the memory the compiled modules of loaded components
+	// hold, estimated from the size of their binaries (a component counts by the sum
+	// of its core modules): past it, the least recently used are released and
+	// compiled again, from the disk cache, at their next call. Zero means
+	// DefaultCompiledBytes; negative means no bound.
+	CompiledBytes int64
+	// IdleRelease is how long a compiled module may go unused before it is released
+	// (and compiled again at its next call). Zero means DefaultIdleRelease; negative
+	// means never.
+	IdleRelease time.Duration
 	// Logger receives what the manager does; never a secret value. Nil discards.
 	Logger *slog.Logger
 }
@@ -98,6 +108,9 @@ type Manager struct {
 	reg     *registry.Registry
 	consent *consent.Store
 	slots   chan struct{} // one element per call running
+	res     *residency    // which compiled modules stay in memory
+	stopRes context.CancelFunc
+	resDone chan struct{}
 
 	mu    sync.RWMutex
 	comps map[string]*loaded // by component ID
@@ -120,9 +133,12 @@ type loaded struct {
 	tools   []Tool
 	secrets []secretdecl.Secret // the secrets it declares it needs
 
-	once   sync.Once
-	module module
-	err    error
+	slot slot // its compiled module, while resident
+}
+
+// newLoaded returns a component whose module is not compiled yet.
+func (m *Manager) newLoaded(meta registry.Metadata, tools []Tool, secrets []secretdecl.Secret) *loaded {
+	return &loaded{meta: meta, tools: tools, secrets: secrets, slot: slot{r: m.res}}
 }
 
 // Info describes a loaded component.
@@ -190,6 +206,20 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg.MaxConcurrentCalls = goruntime.NumCPU()
 	}
 	m := &Manager{cfg: cfg, log: log, rt: rt, cmrt: cmrt, reg: reg, consent: cons, slots: make(chan struct{}, cfg.MaxConcurrentCalls)}
+	m.res = &residency{budget: cfg.CompiledBytes, idle: cfg.IdleRelease}
+	if m.res.budget == 0 {
+		m.res.budget = DefaultCompiledBytes
+	}
+	if m.res.idle == 0 {
+		m.res.idle = DefaultIdleRelease
+	}
+	var resCtx context.Context
+	resCtx, m.stopRes = context.WithCancel(context.Background())
+	m.resDone = make(chan struct{})
+	go func() {
+		defer close(m.resDone)
+		m.res.run(resCtx)
+	}()
 	if _, err := m.Sync(); err != nil {
 		m.Close(ctx)
 		return nil, err
@@ -202,6 +232,8 @@ func (m *Manager) Guard() *policy.Guard { return m.cfg.Guard }
 
 // Close stops calls in progress and releases the runtimes.
 func (m *Manager) Close(ctx context.Context) error {
+	m.stopRes()
+	<-m.resDone
 	return errors.Join(m.rt.Close(ctx), m.cmrt.Close(ctx))
 }
 
@@ -241,7 +273,7 @@ func (m *Manager) Sync() (changed bool, err error) {
 			m.log.Warn("component skipped: its recorded tools are invalid; load it again", "component", meta.ID, "err", err)
 			continue
 		}
-		next[meta.ID] = &loaded{meta: meta, tools: d.Tools, secrets: d.Secrets}
+		next[meta.ID] = m.newLoaded(meta, d.Tools, d.Secrets)
 	}
 
 	changed = len(next) != len(m.comps)
@@ -329,8 +361,7 @@ func (m *Manager) Load(ctx context.Context, uri string, opts LoadOptions) (Info,
 		return Info{}, fmt.Errorf("load %s: %w", f.Source, err)
 	}
 	tools, secrets, doc := d.Tools, d.Secrets, d.doc
-	c := &loaded{meta: registry.Metadata{ID: f.ID}, tools: tools, secrets: secrets, module: mod} // ID for clash messages
-	c.once.Do(func() {})                                                                         // compiled already
+	c := m.newLoaded(registry.Metadata{ID: f.ID}, tools, secrets) // ID for clash messages
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -370,6 +401,7 @@ func (m *Manager) Load(ctx context.Context, uri string, opts LoadOptions) (Info,
 	if old := m.comps[f.ID]; old != nil {
 		old.release()
 	}
+	c.slot.adopt(mod, compiledCost(len(f.Data)))
 	m.comps, m.tools = next, index
 	m.log.Info("component loaded", "component", f.ID, "source", f.Source, "digest", c.meta.Digest, "tools", len(tools),
 		"approved", opts.Approve)
@@ -491,19 +523,11 @@ func (m *Manager) Tools() []Tool {
 	return out
 }
 
-// release closes c's module, which a Load, Unload or Sync has just removed, in the
-// background: it waits for a compilation in progress (reading c.module any earlier would
-// race with it) and Module.Close waits for the calls in progress. A call that reaches
-// c later fails with ErrNotFound.
+// release closes c's module, which a Load, Unload or Sync has just removed, once the
+// calls using it end (and a compilation in progress, when it ends). A call that
+// reaches c later fails with ErrNotFound.
 func (c *loaded) release() {
-	go func() {
-		c.once.Do(func() {
-			c.err = fmt.Errorf("%w: the component was unloaded or replaced", ErrNotFound)
-		})
-		if c.module != nil {
-			c.module.Close(context.Background())
-		}
-	}()
+	c.slot.end(fmt.Errorf("%w: the component was unloaded or replaced", ErrNotFound))
 }
 
 // info describes c. Its source is shown without query or fragment, also if an earlier
@@ -634,7 +658,7 @@ func (m *Manager) Call(ctx context.Context, tool string, args json.RawMessage) (
 		return Result{}, fmt.Errorf("%w: no loaded component has a tool %q", ErrNotFound, tool)
 	}
 	id := c.meta.ID
-	mod, err := m.module(c)
+	mod, done, err := m.module(c)
 	if errors.Is(err, errReplaced) {
 		// Replaced on disk since the last sync: pick up the new module and its consent.
 		if _, serr := m.Sync(); serr != nil {
@@ -647,11 +671,12 @@ func (m *Manager) Call(ctx context.Context, tool string, args json.RawMessage) (
 			return Result{}, fmt.Errorf("%w: no loaded component has a tool %q", ErrNotFound, tool)
 		}
 		id = c.meta.ID
-		mod, err = m.module(c)
+		mod, done, err = m.module(c)
 	}
 	if err != nil {
 		return Result{}, err
 	}
+	defer done()
 	sb, err := m.sandbox(id, c.meta.Digest, true)
 	if err != nil {
 		return Result{}, err
@@ -713,27 +738,28 @@ func (m *Manager) acquire(ctx context.Context, id string, timeout time.Duration)
 	}
 }
 
-// module returns c's compiled module, compiling it on first use after a restart. The
-// compilation is not tied to the first caller's context: its result is shared.
-func (m *Manager) module(c *loaded) (module, error) {
-	c.once.Do(func() {
+// module returns c's compiled module, compiling it on first use after a restart or
+// after it was released (see Config.CompiledBytes), and the function to call when the
+// call using it ends. The compilation is not tied to the first caller's context: its
+// result is shared.
+func (m *Manager) module(c *loaded) (module, func(), error) {
+	mod, done, err := c.slot.acquire(func() (module, int64, error) {
 		wasm, err := m.reg.Wasm(c.meta.ID)
 		if err != nil {
-			c.err = err
-			return
+			return nil, 0, err
 		}
 		// What runs must be what the consent check saw: another process may have
 		// replaced the component since this Manager last synced.
 		if sum := sha256.Sum256(wasm); "sha256:"+hex.EncodeToString(sum[:]) != c.meta.Digest {
-			c.err = errReplaced
-			return
+			return nil, 0, errReplaced
 		}
-		c.module, _, c.err = m.compile(context.Background(), c.meta.ID, wasm, false)
+		mod, _, err := m.compile(context.Background(), c.meta.ID, wasm, false)
+		return mod, compiledCost(len(wasm)), err
 	})
-	if c.err != nil {
-		return nil, fmt.Errorf("component %s: %w", compid.Quote(c.meta.ID), c.err)
+	if err != nil {
+		return nil, nil, fmt.Errorf("component %s: %w", compid.Quote(c.meta.ID), err)
 	}
-	return c.module, nil
+	return mod, done, nil
 }
 
 // Sandbox returns what a call of component id gets now: its call options and its

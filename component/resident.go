@@ -10,8 +10,8 @@ import (
 
 // Defaults of Config.CompiledBytes and Config.IdleRelease.
 const (
-	// DefaultCompiledBytes keeps about six Go tools or two JavaScript components
-	// compiled: sized for a laptop.
+	// DefaultCompiledBytes keeps about seven Go tools or three JavaScript
+	// components compiled: sized for a laptop.
 	DefaultCompiledBytes = 128 << 20
 	// DefaultIdleRelease is how long a compiled module stays unused before it is
 	// released.
@@ -19,10 +19,11 @@ const (
 )
 
 // compiledCostFactor estimates the memory a compiled module holds from the size of
-// its binary: wazero's machine code and metadata come to 5 to 6 times the binary
-// (measured: a 3 MB Go tool holds 13 to 22 MB, a 12 MB JavaScript component 62 to
-// 66 MB), whatever its kind; a component's binary is the sum of its core modules.
-const compiledCostFactor = 6
+// its binary, whatever its kind (a component's binary is the sum of its core
+// modules). Measured with wazero: a 6 MB Go tool read from the disk cache holds about
+// 10 MB, a 3 MB one just compiled up to 20 MB, the 12 MB JavaScript engine component
+// about 60 MB.
+const compiledCostFactor = 3
 
 // residency keeps the compiled modules of loaded components within a byte budget:
 // using a module makes it the most recent, compiling one past the budget releases
@@ -118,6 +119,16 @@ func (s *slot) use(fresh *held) (*held, error) {
 	s.r.touch(s, h, fresh != nil)
 	return h, nil
 }
+
+// adopt makes mod, just compiled by a load, the slot's resident module.
+func (s *slot) adopt(mod module, cost int64) {
+	if h, _ := s.use(&held{mod: mod, cost: cost}); h != nil {
+		s.done(h)
+	}
+}
+
+// compiledCost estimates the bytes a module compiled from a binary of n bytes holds.
+func compiledCost(n int) int64 { return compiledCostFactor * int64(n) }
 
 // done ends a call's use of h.
 func (s *slot) done(h *held) {

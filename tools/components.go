@@ -674,10 +674,11 @@ func (c *Components) Sync() (bool, error) {
 	return changed, nil
 }
 
-// Watch calls Sync every interval until ctx is done, so that components loaded or
-// unloaded from the command line appear and disappear in the tool list without a
-// restart. Each distinct failure is logged once, as a warning.
-func (c *Components) Watch(ctx context.Context, interval time.Duration) {
+// Watch calls Sync every interval, and at once when wake (nil for none: file
+// notifications, see component.Watch) receives, until ctx is done, so that components
+// loaded or unloaded from the command line appear and disappear in the tool list
+// without a restart. Each distinct failure is logged once, as a warning.
+func (c *Components) Watch(ctx context.Context, interval time.Duration, wake <-chan struct{}) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -685,6 +686,7 @@ func (c *Components) Watch(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-wake:
 		}
 		_, err := c.Sync()
 		msg := ""

@@ -811,7 +811,7 @@ func TestSyncPicksUpOtherProcess(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		h.comps.Watch(ctx, 10*time.Millisecond)
+		h.comps.Watch(ctx, 10*time.Millisecond, nil)
 	}()
 	if _, err := cli.Load(context.Background(), exampleWasm(t, "echo"), component.LoadOptions{}); err != nil {
 		t.Fatal(err)

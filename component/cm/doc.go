@@ -7,7 +7,9 @@
 // definitions once into a plan (which core modules to instantiate in which
 // order with which arguments; nested components are evaluated away), binds
 // its imports to the Runtime's Host, and compiles its core modules with
-// wazero, so that no call ever compiles. Component.Instantiate makes a fresh
+// wazero, so that no call ever compiles; what each core module's data segments
+// write to its memory is computed then too (internal/linmem's Image), and each
+// instance's memory starts with it. Component.Instantiate makes a fresh
 // instance by following the plan; Instance.Call calls an exported function
 // with Go values, through the canonical ABI (lifting and lowering every WIT
 // type, realloc, return pointers, post-return, MAX_FLAT_PARAMS and

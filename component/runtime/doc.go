@@ -4,7 +4,10 @@
 // wazero runtime, so no cgo is needed.
 //
 // A Runtime compiles each module once (keeping the machine code in an on-disk
-// cache so restarts do not recompile). Every tool call then runs in a fresh
+// cache so restarts do not recompile), and computes once what the module's data
+// segments write to its memory (internal/linmem's Image), which each instance's
+// memory then starts with, mapped copy-on-write on Linux, instead of applying
+// the segments again. Every tool call then runs in a fresh
 // instance of the module whose sandbox is exactly what the CallOptions grant:
 // the given environment variables and nothing else from the host, the given
 // directory mounts, the given network hosts (through the wassette_http host

@@ -276,7 +276,7 @@ func (r *residency) run(ctx context.Context) {
 }
 
 // reclaimDelay groups the reclaims of modules released together.
-const reclaimDelay = 100 * time.Millisecond
+const reclaimDelay = time.Second
 
 // close closes a released module in the background (Close waits for nothing: no call
 // uses it) and then gives its memory back to the system: wazero unmaps a module's

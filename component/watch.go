@@ -2,6 +2,8 @@ package component
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"time"
 
@@ -32,7 +34,8 @@ type Watcher struct {
 }
 
 // Watch starts watching dirs, until ctx ends. It logs (at Info) each folder it cannot
-// watch and why, so that a user can tell why changes are noticed late; it never fails.
+// watch and why, so that a user can tell why changes are noticed late (one that does
+// not exist yet only at Debug); it never fails.
 func Watch(ctx context.Context, log *slog.Logger, dirs ...string) *Watcher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -47,7 +50,11 @@ func Watch(ctx context.Context, log *slog.Logger, dirs ...string) *Watcher {
 	}
 	for _, d := range dirs {
 		if err := w.Add(d); err != nil {
-			log.Info("cannot watch a folder: its changes are noticed by polling", "dir", d, "err", err)
+			level := slog.LevelInfo
+			if errors.Is(err, fs.ErrNotExist) {
+				level = slog.LevelDebug // not made yet: nothing to notice there
+			}
+			log.Log(ctx, level, "cannot watch a folder: its changes are noticed by polling", "dir", d, "err", err)
 			continue
 		}
 		wt.watched = append(wt.watched, d)

@@ -33,12 +33,49 @@ func InitialBytes(mems []Memory) uint64 {
 // It reads only the section headers it needs and those two sections, and refuses a
 // binary it cannot read (a module wazero compiled is always readable).
 func Declared(module []byte) ([]Memory, error) {
+	var mems []Memory
+	err := sections(module, func(s moduleSection) (bool, error) {
+		switch s.id {
+		case 2: // import
+			return true, readImports(s.body, func(kind byte, lim Memory) error {
+				if kind == importMemory {
+					lim.Imported = true
+					mems = append(mems, lim)
+				}
+				return nil
+			})
+		case 5: // memory
+			for n := s.body.u32(); n > 0 && s.body.err == nil; n-- {
+				mems = append(mems, s.body.limits())
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return mems, nil
+}
+
+// moduleSection is one section of a module: its id, where it starts (its header
+// included) and ends, and a reader of its body.
+type moduleSection struct {
+	id         byte
+	start, end int
+	body       *reader
+}
+
+// sections checks module's header and calls visit with each of its sections in
+// order, until visit returns false or an error (which sections returns as is). A
+// header it cannot read, or a body that visit found unreadable, is an error
+// wrapping ErrMalformed.
+func sections(module []byte, visit func(moduleSection) (more bool, err error)) error {
 	if len(module) < 8 || string(module[:4]) != "\x00asm" {
-		return nil, fmt.Errorf("%w: no \\0asm header", ErrMalformed)
+		return fmt.Errorf("%w: no \\0asm header", ErrMalformed)
 	}
 	r := &reader{b: module, off: 8}
-	var mems []Memory
-	for r.off < len(r.b) {
+	for r.off < len(r.b) && r.err == nil {
+		start := r.off
 		id := r.byte()
 		size := r.u32()
 		if r.err != nil {
@@ -48,47 +85,61 @@ func Declared(module []byte) ([]Memory, error) {
 			r.fail("a section runs past the end of the module")
 			break
 		}
-		sec := &reader{b: r.b[:r.off+int(size)], off: r.off}
-		r.off += int(size)
-		switch id {
-		case 2: // import
-			for n := sec.u32(); n > 0 && sec.err == nil; n-- {
-				sec.name()
-				sec.name()
-				switch kind := sec.byte(); kind {
-				case 0x00: // function: type index
-					sec.u32()
-				case 0x01: // table: reference type, limits
-					sec.byte()
-					sec.limits()
-				case 0x02: // memory
-					m := sec.limits()
-					m.Imported = true
-					mems = append(mems, m)
-				case 0x03: // global: value type, mutability
-					sec.byte()
-					sec.byte()
-				case 0x04: // tag: attribute, type index
-					sec.byte()
-					sec.u32()
-				default:
-					sec.fail(fmt.Sprintf("unknown import kind %#x", kind))
-				}
-			}
-		case 5: // memory
-			for n := sec.u32(); n > 0 && sec.err == nil; n-- {
-				mems = append(mems, sec.limits())
-			}
+		s := moduleSection{id: id, start: start, end: r.off + int(size), body: &reader{b: r.b[:r.off+int(size)], off: r.off}}
+		r.off = s.end
+		more, err := visit(s)
+		if err != nil {
+			return err
 		}
-		if sec.err != nil {
-			r.err = sec.err
+		if s.body.err != nil {
+			r.err = s.body.err
 			break
+		}
+		if !more {
+			return nil
 		}
 	}
 	if r.err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, r.err)
+		return fmt.Errorf("%w: %v", ErrMalformed, r.err)
 	}
-	return mems, nil
+	return nil
+}
+
+// The import kinds that readImports passes on.
+const (
+	importTable  = 0x01
+	importMemory = 0x02
+)
+
+// readImports reads an import section's body, passing each table and memory import
+// to visit with its kind and limits; an error of visit ends the reading.
+func readImports(sec *reader, visit func(kind byte, lim Memory) error) error {
+	for n := sec.u32(); n > 0 && sec.err == nil; n-- {
+		sec.name()
+		sec.name()
+		switch kind := sec.byte(); kind {
+		case 0x00: // function: type index
+			sec.u32()
+		case importTable: // reference type, limits
+			sec.byte()
+			if err := visit(kind, sec.limits()); err != nil {
+				return err
+			}
+		case importMemory:
+			if err := visit(kind, sec.limits()); err != nil {
+				return err
+			}
+		case 0x03: // global: value type, mutability
+			sec.byte()
+			sec.byte()
+		case 0x04: // tag: attribute, type index
+			sec.byte()
+			sec.u32()
+		default:
+			sec.fail(fmt.Sprintf("unknown import kind %#x", kind))
+		}
+	}
+	return nil
 }
 
 // ErrMalformed is wrapped by the errors of Declared and CapTables for a binary they

@@ -112,9 +112,6 @@ func (a *imaged) Allocate(capacity, max uint64) experimental.LinearMemory {
 //
 // An error wrapping ErrMalformed means module could not be read.
 func Prepare(module []byte) ([]byte, *Image, error) {
-	if len(module) < 8 || string(module[:4]) != "\x00asm" {
-		return nil, nil, fmt.Errorf("%w: no \\0asm header", ErrMalformed)
-	}
 	mems, err := Declared(module)
 	if err != nil {
 		return nil, nil, err
@@ -124,31 +121,19 @@ func Prepare(module []byte) ([]byte, *Image, error) {
 		body               *reader
 		hasCount, hasStart bool
 	)
-	r := &reader{b: module, off: 8}
-	for r.off < len(r.b) && r.err == nil {
-		start := r.off
-		id := r.byte()
-		size := r.u32()
-		if r.err != nil {
-			break
-		}
-		if uint64(size) > uint64(len(r.b)-r.off) {
-			r.fail("a section runs past the end of the module")
-			break
-		}
-		sec := &reader{b: r.b[:r.off+int(size)], off: r.off}
-		r.off += int(size)
-		switch id {
+	err = sections(module, func(s moduleSection) (bool, error) {
+		switch s.id {
 		case 8:
 			hasStart = true
 		case 11:
-			dataStart, dataEnd, body = start, r.off, sec
+			dataStart, dataEnd, body = s.start, s.end, s.body
 		case 12:
 			hasCount = true
 		}
-	}
-	if r.err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, r.err)
+		return true, nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if body == nil || hasStart || len(mems) != 1 || mems[0].Imported || mems[0].Shared || mems[0].Memory64 {
 		return module, nil, nil

@@ -42,73 +42,39 @@ func CapDefinedTables(module []byte, maxElems uint64) ([]byte, error) {
 }
 
 func capTables(module []byte, maxElems uint64, allowImports bool) ([]byte, error) {
-	if len(module) < 8 || string(module[:4]) != "\x00asm" {
-		return nil, fmt.Errorf("%w: no \\0asm header", ErrMalformed)
-	}
-	r := &reader{b: module, off: 8}
-	for r.off < len(r.b) && r.err == nil {
-		start := r.off
-		id := r.byte()
-		size := r.u32()
-		if r.err != nil {
-			break
-		}
-		if uint64(size) > uint64(len(r.b)-r.off) {
-			r.fail("a section runs past the end of the module")
-			break
-		}
-		sec := &reader{b: r.b[:r.off+int(size)], off: r.off}
-		r.off += int(size)
-		switch id {
-		case 2: // import: refuse tables
-			for n := sec.u32(); n > 0 && sec.err == nil; n-- {
-				sec.name()
-				sec.name()
-				switch kind := sec.byte(); kind {
-				case 0x00:
-					sec.u32()
-				case 0x01:
-					if !allowImports {
-						return nil, errors.New("the module imports a table: wassette provides none")
-					}
-					sec.byte() // reference type
-					sec.limits()
-				case 0x02:
-					sec.limits()
-				case 0x03:
-					sec.byte()
-					sec.byte()
-				case 0x04:
-					sec.byte()
-					sec.u32()
-				default:
-					sec.fail(fmt.Sprintf("unknown import kind %#x", kind))
+	out := module // a module without tables is returned as is
+	err := sections(module, func(s moduleSection) (bool, error) {
+		switch s.id {
+		case 2: // import: tables only if allowed
+			return true, readImports(s.body, func(kind byte, _ Memory) error {
+				if kind == importTable && !allowImports {
+					return errors.New("the module imports a table: wassette provides none")
 				}
-			}
+				return nil
+			})
 		case 4: // table
-			tables, err := readTables(sec)
+			tables, err := readTables(s.body)
 			if err != nil {
-				return nil, err
+				return false, err
 			}
 			body, err := cappedTables(tables, maxElems)
 			if err != nil {
-				return nil, err
+				return false, err
 			}
-			out := make([]byte, 0, len(module)+len(body))
-			out = append(out, module[:start]...)
+			out = make([]byte, 0, len(module)+len(body))
+			out = append(out, module[:s.start]...)
 			out = append(out, 4)
 			out = appendU32(out, uint32(len(body)))
 			out = append(out, body...)
-			return append(out, module[r.off:]...), nil
+			out = append(out, module[s.end:]...)
+			return false, nil
 		}
-		if sec.err != nil {
-			r.err = sec.err
-		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if r.err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, r.err)
-	}
-	return module, nil
+	return out, nil
 }
 
 type table struct {
